@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * The `mobilenet` command. Each subcommand lives in its own file and registers itself on the
+ * program; this file only wires them up and turns errors into one line and an exit code.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { ErrorCodes, MobilenetError } from '../errors.js';
+import { registerSummary } from './summary.js';
+import { registerTables } from './tables.js';
+
+/** Where a command writes; tests pass collectors, the bin passes the process streams. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: Io = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+/** Refused input (bad options, bad files): the user can fix it. */
+export const EXIT_USAGE = 2;
+/** Anything else is a bug in the engine. */
+export const EXIT_INTERNAL = 1;
+
+export function createProgram(io: Io): Command {
+  const program = new Command('mobilenet')
+    .description('MobileNet v1 inference engine')
+    // Set before registering: subcommands copy these settings when they are created.
+    .exitOverride()
+    // Commander's own errors are printed by reportError, in the same one-line format as ours.
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} });
+
+  // One line per subcommand; classify and bench register here the same way.
+  registerSummary(program, io);
+  registerTables(program, io);
+  return program;
+}
+
+/**
+ * Prints one line `mobilenet: CODE: message` for an error and returns the exit code.
+ * Never a stack trace: a MobilenetError or a usage error is the user's to fix (exit 2);
+ * anything else is reported as internal (exit 1).
+ */
+export function reportError(err: unknown, io: Io): number {
+  if (err instanceof CommanderError) {
+    // Help and --version end through exitOverride too; they have already printed.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+      return err.exitCode;
+    }
+    io.stderr(`mobilenet: ${ErrorCodes.OPTION}: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof MobilenetError) {
+    io.stderr(`mobilenet: ${err.code}: ${oneLine(err.message)}\n`);
+    return EXIT_USAGE;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr(`mobilenet: internal error: ${oneLine(message)}\n`);
+  return EXIT_INTERNAL;
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
+
+/** Runs the command on the user's arguments (no node and script path); resolves to the exit code. */
+export async function run(args: readonly string[], io: Io = processIo): Promise<number> {
+  try {
+    await createProgram(io).parseAsync([...args], { from: 'user' });
+    return 0;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+/** True when this file is the process's entry point (also through npm's bin symlink). */
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  // exitCode, not exit(): lets stdout drain when it is a pipe.
+  process.exitCode = await run(process.argv.slice(2));
+}
