@@ -185,7 +185,7 @@ describe('refused options name the option, the value and what is allowed', () =>
     [{ depthMultipler: 0.5 }, 'depthMultipler'],
     [{ inputSize: 320 }, 'spatialSqueeze', '2x2'],
     [{ flavour: 'torch', inputSize: 128 }, 'inputSize', 'AvgPool2d(7)'],
-  ])('%j', (options, ...fragments) => refused(options, ...fragments));
+  ] as [unknown, ...string[]][])('%j', (options, ...fragments) => refused(options, ...fragments));
 });
 
 it('rho is a convenience for round(224 * rho)', () => {
