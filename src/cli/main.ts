@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { ErrorCodes, MobilenetError } from '../errors.js';
 import { registerSummary } from './summary.js';
 import { registerTables } from './tables.js';
+import { registerClassify } from './classify.js';
 
 /** Where a command writes; tests pass collectors, the bin passes the process streams. */
 export interface Io {
@@ -26,7 +27,12 @@ export const EXIT_USAGE = 2;
 /** Anything else is a bug in the engine. */
 export const EXIT_INTERNAL = 1;
 
-export function createProgram(io: Io): Command {
+/** What a command reports back besides errors: the exit code of a run that finished with failures. */
+export interface CommandStatus {
+  exitCode: number;
+}
+
+export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): Command {
   const program = new Command('mobilenet')
     .description('MobileNet v1 inference engine')
     // Set before registering: subcommands copy these settings when they are created.
@@ -37,6 +43,7 @@ export function createProgram(io: Io): Command {
   // One line per subcommand; classify and bench register here the same way.
   registerSummary(program, io);
   registerTables(program, io);
+  registerClassify(program, io, status);
   return program;
 }
 
@@ -67,9 +74,10 @@ const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 
 /** Runs the command on the user's arguments (no node and script path); resolves to the exit code. */
 export async function run(args: readonly string[], io: Io = processIo): Promise<number> {
+  const status: CommandStatus = { exitCode: 0 };
   try {
-    await createProgram(io).parseAsync([...args], { from: 'user' });
-    return 0;
+    await createProgram(io, status).parseAsync([...args], { from: 'user' });
+    return status.exitCode;
   } catch (err) {
     return reportError(err, io);
   }

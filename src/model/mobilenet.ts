@@ -3,7 +3,7 @@
  * Everything the caller gives is checked here, in TypeScript, before any kernel runs.
  */
 import type { NdArray } from 'ndarray';
-import { ErrorCodes, fail, describe } from '../errors.js';
+import { ErrorCodes, MobilenetError, fail, describe } from '../errors.js';
 import { Tensor, checkInput } from '../tensor.js';
 import type { Architecture, MobileNetOptions } from './architecture.js';
 import { buildArchitecture } from './architecture.js';
@@ -26,10 +26,17 @@ export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[]
 
 const backendFactories = new Map<BackendName, BackendFactory>([
   ['reference', async (arch, folded) => new ReferenceBackend(arch, folded)],
+  // Loaded on first use, so the reference path never pulls in the wasm runtime.
+  ['wasm', async (arch, folded) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded)],
 ]);
 
 export function registerBackend(name: BackendName, factory: BackendFactory): void {
   backendFactories.set(name, factory);
+}
+
+/** The backends this build can create. */
+export function availableBackends(): BackendName[] {
+  return [...backendFactories.keys()];
 }
 
 class ReferenceBackend implements InferenceBackend {
@@ -49,7 +56,10 @@ export interface CreateModelOptions extends MobileNetOptions {
   weights?: WeightMap;
   /** Seed of the deterministic random weights when no weights are given. */
   seed?: number;
+  /** Default `wasm`. Without WebAssembly SIMD that is an ERR_NO_SIMD error unless `fallback` allows the reference path. */
   backend?: BackendName;
+  /** `reference`: where the wasm backend cannot start for want of SIMD, use the reference path and warn. */
+  fallback?: 'reference' | 'none';
   /** Refuse weights the architecture does not use. Default true. */
   strict?: boolean;
   /** Accept NaN or infinite weights. Default false. */
@@ -73,7 +83,7 @@ export interface Classification {
 }
 
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
-  const { weights, seed, backend = 'reference', strict, allowNonFiniteWeights, labels, ...architectureOptions } = options;
+  const { weights, seed, backend = 'wasm', fallback = 'none', strict, allowNonFiniteWeights, labels, ...architectureOptions } = options;
   const arch = buildArchitecture(architectureOptions);
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
     fail(ErrorCodes.OPTION, `option seed: expected an integer from 0 to 2^32-1, got ${describe(seed)}`);
@@ -89,7 +99,15 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
   if (labels !== undefined && labels.length !== numClasses) {
     fail(ErrorCodes.OPTION, `option labels: expected ${numClasses} labels (one per class), got ${labels.length}`);
   }
-  return new MobileNet(arch, folded, await factory(arch, folded), labels ?? null);
+  let impl: InferenceBackend;
+  try {
+    impl = await factory(arch, folded);
+  } catch (err) {
+    if (!(fallback === 'reference' && err instanceof MobilenetError && err.code === ErrorCodes.NO_SIMD)) throw err;
+    console.warn(`mobilenet-wasm: ${err.message}; falling back to the reference backend (slow)`);
+    impl = new ReferenceBackend(arch, folded);
+  }
+  return new MobileNet(arch, folded, impl, labels ?? null);
 }
 
 export class MobileNet {

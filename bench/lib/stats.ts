@@ -1,0 +1,52 @@
+/**
+ * Order statistics of timing samples. Percentiles interpolate linearly between order
+ * statistics, as tinybench does, so a median of pooled rounds reads like tinybench's own.
+ */
+
+export interface Timing {
+  medianMs: number;
+  p90Ms: number;
+  minMs: number;
+  /** Number of timed samples behind the median and p90. */
+  runs: number;
+}
+
+/** The q-quantile (0..1) of ascending samples. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
+export function summarize(samples: readonly number[]): Timing {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { medianMs: percentile(sorted, 0.5), p90Ms: percentile(sorted, 0.9), minMs: sorted[0] ?? NaN, runs: sorted.length };
+}
+
+/** max|a - b| / max|b|: the check every engine passes before it is timed. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) return Infinity;
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Deterministic inputs in [-1, 1) (the range TF-Slim models expect), `count` buffers to rotate over. */
+export function seededInputs(count: number, size: number, seed: number): Float32Array[] {
+  let x = seed >>> 0;
+  return Array.from({ length: count }, () => {
+    const a = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      a[i] = x / 2 ** 31 - 1;
+    }
+    return a;
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * `mobilenet bench --alpha A --resolution R [--backend wasm|reference] [--batch N] [--json]`:
+ * times one configuration of our engine on seeded weights.
+ *
+ *   cold start  compile the kernels (wasm) + plan the arena + pack the weights + the first run;
+ *               the seeded weights are made and folded before the clock starts
+ *   warm-up     at least --warmup ms and 3 runs (V8 tiers the wasm up from Liftoff to TurboFan)
+ *   timed       at least --iterations runs and --time ms, then on until the medians of the first
+ *               and second half of the samples agree within 2% (at most 4 x --time); inputs
+ *               rotate over 4 buffers
+ *
+ * The shipped command has no benchmark library (tinybench is a dev dependency): the loop is
+ * the few lines below. The full suite, with peers and plots, is `npm run bench`.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { badOption } from '../errors.js';
+import { buildArchitecture, type Architecture } from '../model/architecture.js';
+import { foldWeights, type FoldedLayer } from '../model/fold.js';
+import type { BackendName } from '../model/mobilenet.js';
+import { randomWeights } from '../model/random.js';
+import { runReference } from '../reference/backend.js';
+import { DEFAULT_WASM_URL, hasWasmSimd, type WasmSource } from '../wasm/loader.js';
+import type { Io } from './main.js';
+import { parseAlpha, parseResolution } from './summary.js';
+
+/** One line of `bench --json`. */
+export interface BenchResult {
+  alpha: number;
+  /** As given: one number for a square input, [height, width] otherwise. */
+  resolution: number | [number, number];
+  batch: number;
+  backend: BackendName;
+  medianMs: number;
+  p90Ms: number;
+  /** 2 x Mult-Adds x batch / median time, in 10^9 per second. */
+  gflops: number;
+  coldStartMs: number;
+  /** Bytes of the wasm arena (WebAssembly.Memory) after the timed runs; null for reference. */
+  memoryBytes: number | null;
+}
+
+export interface BenchConfig {
+  alpha: number;
+  resolution: number | [number, number];
+  batch: number;
+  backend: BackendName;
+  /** Minimum timed runs. */
+  iterations: number;
+  /** Minimum timed duration, ms. */
+  timeMs: number;
+  /** Minimum warm-up duration, ms. */
+  warmupMs: number;
+  seed: number;
+  /** Where the kernels come from (default build/kernels.wasm beside the package). */
+  kernels?: WasmSource;
+}
+
+/** A built engine, after its cold start. */
+export interface ColdEngine {
+  readonly arch: Architecture;
+  readonly coldStartMs: number;
+  run(input: Float32Array): Float32Array;
+  memoryBytes(): number | null;
+}
+
+export const DEFAULT_BENCH: Omit<BenchConfig, 'alpha' | 'resolution' | 'backend'> = {
+  batch: 1,
+  iterations: 10,
+  timeMs: 2000,
+  warmupMs: 500,
+  seed: 1,
+};
+
+const now = () => performance.now();
+
+/** Deterministic inputs in [-1, 1), `count` buffers to rotate over. */
+function inputs(count: number, size: number, seed: number): Float32Array[] {
+  let x = seed >>> 0;
+  return Array.from({ length: count }, () => {
+    const a = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      a[i] = x / 2 ** 31 - 1;
+    }
+    return a;
+  });
+}
+
+/** Builds the engine from nothing but seeded weights and times the build plus the first run. */
+export async function coldStart(c: Pick<BenchConfig, 'alpha' | 'resolution' | 'batch' | 'backend' | 'seed' | 'kernels'>): Promise<ColdEngine> {
+  const arch = buildArchitecture({ depthMultiplier: c.alpha, inputSize: c.resolution });
+  const folded: FoldedLayer[] = foldWeights(arch, randomWeights(arch, c.seed));
+  const keep = new Set([arch.output]);
+  const first = inputs(1, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 7)[0]!;
+  if (c.backend === 'reference') {
+    const t0 = now();
+    runReference(arch, folded, first, c.batch, keep);
+    const coldStartMs = now() - t0;
+    return {
+      arch, coldStartMs,
+      run: (input) => runReference(arch, folded, input, c.batch, keep).get(arch.output)!,
+      memoryBytes: () => null,
+    };
+  }
+  // Read before the clock: the file system is not the engine.
+  const source = await preload(c.kernels ?? DEFAULT_WASM_URL);
+  const { createWasmBackend } = await import('../wasm/backend.js');
+  const t0 = now();
+  const backend = await createWasmBackend(arch, folded, { source });
+  backend.run(first, c.batch, keep);
+  const coldStartMs = now() - t0;
+  return {
+    arch, coldStartMs,
+    run: (input) => backend.run(input, c.batch, keep).get(arch.output)!,
+    memoryBytes: () => backend.memoryBytes,
+  };
+}
+
+/** A local file's bytes; anything else (bytes, a Module, an http URL, a file that fails) is left to the loader, which reports it. */
+async function preload(source: WasmSource): Promise<WasmSource> {
+  const file = source instanceof URL ? (source.protocol === 'file:' ? source : null) : typeof source === 'string' && !/^https?:/i.test(source) ? source : null;
+  if (file === null) return source;
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch {
+    return source;
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) / 2;
+  return (s[Math.floor(at)]! + s[Math.ceil(at)]!) / 2;
+}
+
+function p90(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * 0.9;
+  const lo = Math.floor(at);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+}
+
+/** Times one configuration: cold start, warm-up, then the timed runs. */
+export async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
+  const engine = await coldStart(c);
+  const { arch } = engine;
+  const bufs = inputs(4, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 11);
+  let turn = 0;
+  const once = () => {
+    const t0 = now();
+    engine.run(bufs[turn++ % bufs.length]!);
+    return now() - t0;
+  };
+  const warmStart = now();
+  for (let i = 0; i < 3 || now() - warmStart < c.warmupMs; i++) once();
+
+  const samples: number[] = [];
+  const start = now();
+  for (;;) {
+    samples.push(once());
+    const elapsed = now() - start;
+    if (samples.length < c.iterations || elapsed < c.timeMs) continue;
+    const half = samples.length >> 1;
+    const drift = half > 0 ? Math.abs(median(samples.slice(0, half)) - median(samples.slice(half))) / median(samples) : 0;
+    if (drift < 0.02 || elapsed >= 4 * c.timeMs) break;
+  }
+  const macs = arch.layers.reduce((sum, l) => sum + l.macs, 0);
+  const medianMs = median(samples);
+  return {
+    alpha: c.alpha,
+    resolution: c.resolution,
+    batch: c.batch,
+    backend: c.backend,
+    medianMs,
+    p90Ms: p90(samples),
+    gflops: (2 * macs * c.batch) / (medianMs * 1e6),
+    coldStartMs: engine.coldStartMs,
+    memoryBytes: engine.memoryBytes(),
+  };
+}
+
+export function parseBackend(value: string): BackendName {
+  if (value !== 'reference' && value !== 'wasm') badOption('--backend', value, '"reference" or "wasm"');
+  return value;
+}
+
+const integer = (flag: string, min: number, max: number) => (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) badOption(flag, value, `an integer from ${min} to ${max}`);
+  return Number(value);
+};
+
+export const parseBatch = integer('--batch', 1, 1024);
+
+interface BenchFlags {
+  alpha?: number;
+  resolution?: number | [number, number];
+  backend?: BackendName;
+  batch: number;
+  iterations: number;
+  time: number;
+  warmup: number;
+  seed: number;
+  json?: boolean;
+}
+
+const size = (r: number | [number, number]) => (typeof r === 'number' ? `${r}x${r}` : `${r[0]}x${r[1]}`);
+
+export function formatResult(r: BenchResult): string {
+  const arena = r.memoryBytes === null ? '' : `; arena ${(r.memoryBytes / 2 ** 20).toFixed(2)} MiB`;
+  return (
+    `alpha ${r.alpha} @ ${size(r.resolution)}, batch ${r.batch}, ${r.backend}: ` +
+    `median ${r.medianMs.toFixed(2)} ms, p90 ${r.p90Ms.toFixed(2)} ms, ${r.gflops.toFixed(2)} GFLOP/s; ` +
+    `cold start ${r.coldStartMs.toFixed(1)} ms${arena}\n`
+  );
+}
+
+export function registerBench(program: Command, io: Io): void {
+  program
+    .command('bench')
+    .description('time one configuration of the engine on seeded weights (the full suite: npm run bench)')
+    .option('--alpha <A>', 'width multiplier, > 0 (default 1)', parseAlpha)
+    .option('--resolution <R>', 'input size: 224 or HxW such as 160x224 (default 224)', parseResolution)
+    .option('--backend <name>', 'wasm (default where SIMD is available) or reference', parseBackend)
+    .option('--batch <N>', 'images per run, 1 to 1024', parseBatch, DEFAULT_BENCH.batch)
+    .option('--iterations <N>', 'minimum timed runs', integer('--iterations', 1, 1_000_000), DEFAULT_BENCH.iterations)
+    .option('--time <ms>', 'minimum timed duration in ms', integer('--time', 0, 3_600_000), DEFAULT_BENCH.timeMs)
+    .option('--warmup <ms>', 'minimum warm-up in ms (at least 3 runs)', integer('--warmup', 0, 3_600_000), DEFAULT_BENCH.warmupMs)
+    .option('--seed <N>', 'seed of the random weights', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_BENCH.seed)
+    .option('--json', 'one JSON object: {"alpha","resolution","batch","backend","medianMs","p90Ms","gflops","coldStartMs","memoryBytes"}')
+    .action(async (flags: BenchFlags) => {
+      const result = await benchConfiguration({
+        alpha: flags.alpha ?? 1,
+        resolution: flags.resolution ?? 224,
+        batch: flags.batch,
+        backend: flags.backend ?? (hasWasmSimd() ? 'wasm' : 'reference'),
+        iterations: flags.iterations,
+        timeMs: flags.time,
+        warmupMs: flags.warmup,
+        seed: flags.seed,
+      });
+      io.stdout(flags.json ? `${JSON.stringify(result)}\n` : formatResult(result));
+    });
+}

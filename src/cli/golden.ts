@@ -1,0 +1,96 @@
+/**
+ * `mobilenet golden`: writes a golden bundle (docs/golden-format.md) computed by the reference path.
+ * `mobilenet verify DIR --outputs OTHER`: compares another engine's end points with a bundle.
+ *
+ * Exit codes of verify: 0 every compared end point within tolerance; 1 an end point diverges
+ * (the report names the first, in network order); 2 refused input (a damaged bundle, a bad
+ * option, an unreadable OTHER), with one coded line on stderr.
+ */
+import type { Command } from 'commander';
+import { badOption } from '../errors.js';
+import { createBundle, engineVersion, readBundle, writeBundle, type GoldenConfig } from '../golden/bundle.js';
+import { compareWithBundle, formatReport, loadOtherOutputs } from '../golden/verify.js';
+import type { CommandStatus, Io } from './main.js';
+import { parseAlpha, parseFlavour, parseResolution } from './summary.js';
+
+/** Exit code of a verify whose outputs diverge (refused input exits with EXIT_USAGE, 2). */
+export const EXIT_DIVERGED = 1;
+
+function parseSeed(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) >= 2 ** 32) badOption('--seed', value, 'an integer from 0 to 4294967295');
+  return Number(value);
+}
+
+function parseBatch(value: string): number {
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 1 || Number(value) > 64) badOption('--batch', value, 'an integer from 1 to 64');
+  return Number(value);
+}
+
+/** `all`, or end point names separated by commas (checked against the layer table later). */
+function parseEndpoints(value: string): 'all' | string[] {
+  if (value === 'all') return 'all';
+  const names = value.split(',').map((s) => s.trim());
+  if (names.some((n) => n === '')) badOption('--endpoints', value, '"all" or end point names separated by commas, such as Conv2d_13_pointwise,Logits');
+  return names;
+}
+
+interface GoldenFlags {
+  alpha?: number;
+  resolution?: number | [number, number];
+  seed: number;
+  flavour: 'tf' | 'torch';
+  batch: number;
+  endpoints: 'all' | string[];
+  out: string;
+}
+
+interface VerifyFlags {
+  outputs: string;
+  json?: boolean;
+}
+
+/**
+ * Registers `golden` and `verify`. Pass the program's `status` (as for classify) so a diverging
+ * verify ends with exit code 1; without it only refused input changes the exit code.
+ */
+export function registerGolden(program: Command, io: Io, status: CommandStatus = { exitCode: 0 }): void {
+  program
+    .command('golden')
+    .description('write a golden bundle: seeded input, every weight, every end point (reference path), as safetensors and .npy')
+    .requiredOption('--out <dir>', 'the folder to write (created if needed)')
+    .option('--alpha <A>', 'width multiplier, > 0 (default 1)', parseAlpha)
+    .option('--resolution <R>', 'input size: 224 or HxW (default 224)', parseResolution)
+    .option('--seed <S>', 'seed of the weights and the input, 0 to 2^32-1', parseSeed, 0)
+    .option('--flavour <F>', 'tf (TF-Slim) or torch (the seed\'s PyTorch MobileNet)', parseFlavour, 'tf' as const)
+    .option('--batch <N>', 'images in the input, 1 to 64', parseBatch, 1)
+    .option('--endpoints <all|LIST>', 'all, or end point names separated by commas', parseEndpoints, 'all' as const)
+    .action(async (flags: GoldenFlags) => {
+      const config: GoldenConfig = {
+        alpha: flags.alpha ?? 1,
+        resolution: flags.resolution ?? 224,
+        seed: flags.seed,
+        flavour: flags.flavour,
+        batch: flags.batch,
+        endpoints: flags.endpoints,
+      };
+      const files = await createBundle(config, await engineVersion());
+      await writeBundle(flags.out, files);
+      const bytes = [...files.values()].reduce((a, b) => a + b.length, 0);
+      const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')!)) as { tensors: unknown[]; endpoints: { computed: string[] } };
+      io.stdout(`${flags.out}: ${manifest.endpoints.computed.length} end points, ${manifest.tensors.length} tensors, ${files.size} files, ${bytes} bytes\n`);
+    });
+
+  program
+    .command('verify')
+    .description("compare another engine's end points with a golden bundle; exit 1 when one diverges")
+    .argument('<dir>', 'the golden bundle folder')
+    .requiredOption('--outputs <path>', 'the other outputs: a .safetensors file, a folder of <end point>.npy files, or another bundle')
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, flags: VerifyFlags) => {
+      const bundle = await readBundle(dir);
+      const other = await loadOtherOutputs(flags.outputs, bundle);
+      const report = compareWithBundle(bundle, other);
+      io.stdout(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report, bundle));
+      status.exitCode = report.passed ? 0 : EXIT_DIVERGED;
+    });
+}

@@ -1,0 +1,151 @@
+/**
+ * One entry point for every weight format: `loadModelFile(pathOrBytes)` looks at the content,
+ * never at the file name, and hands it to the loader:
+ *
+ * - safetensors: a little-endian u64 header length that fits the file and the 100 MB cap, then `{`;
+ * - TFLite: the flatbuffer file identifier `TFL3` at bytes 4..8;
+ * - TF.js: a directory (its model.json) or a model.json; `format: "layers-model"` or a Keras
+ *   topology (`class_name` / `model_config`) is a layers model, `format: "graph-model"` or a
+ *   graph (`modelTopology.node`) a graph model. A model.json needs its shard files, so it is
+ *   accepted as a path only.
+ *
+ * Every loader returns a `LoadedModel`: TF-Slim names and TF layouts, architecture options and
+ * the pixel normalisation the weights were trained with.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
+import type { MobileNetOptions } from '../model/architecture.js';
+import type { WeightMap } from '../model/weights.js';
+import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
+import { readTfliteModel } from './tflite.js';
+import { loadTfjsGraphModel } from './tfjs-graph.js';
+import { loadTfjsLayersModel } from './tfjs-layers.js';
+
+export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
+
+/**
+ * How a uint8 RGB pixel becomes the network's input value:
+ * - `unit-signed`: u8 / 255 * 2 - 1, in [-1, 1] (TF-Slim, TF-Hub, TF.js, Keras MobileNet);
+ * - `tflite-uint8`: (u8 - 128) / 128, the uint8 TFLite models' input quantization (scale 1/128, zero point 128);
+ * - `torch-imagenet`: (u8 / 255 - mean) / std per channel with ImageNet's mean and std (the seed's PyTorch model).
+ */
+export type PixelNormalization = 'unit-signed' | 'tflite-uint8' | 'torch-imagenet';
+
+export interface LoadedModel {
+  format: ModelFormat;
+  /** Options for `buildArchitecture` / `createModel`, derived from the file (metadata, graph, weight shapes). */
+  options: MobileNetOptions;
+  /** TF-Slim names and TF layouts; BatchNorm folded into `<scope>/biases` or given as `BatchNorm/*`. */
+  weights: WeightMap;
+  pixelNormalization: PixelNormalization;
+  /** One per class, index 0 first, when the file carries them. */
+  labels?: string[];
+}
+
+/** The largest weight file read into memory (a MobileNet v1 at alpha 1 is 17 MB in float32). */
+export const MAX_MODEL_FILE_BYTES = 1 << 30;
+
+export type SniffedFormat = 'safetensors' | 'tflite' | 'json' | 'unknown';
+
+/** What the bytes look like; see the module comment. */
+export function sniffFormat(bytes: Uint8Array): SniffedFormat {
+  if (bytes.length >= 8 && bytes[4] === 0x54 && bytes[5] === 0x46 && bytes[6] === 0x4c && bytes[7] === 0x33) return 'tflite';
+  if (bytes.length >= 9) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+    if (n >= 2 && n <= MAX_HEADER_BYTES && n <= bytes.length - 8 && bytes[8] === 0x7b) return 'safetensors';
+  }
+  let i = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
+  if (bytes[i] === 0x7b) return 'json';
+  return 'unknown';
+}
+
+/** Loads a model from bytes (safetensors or TFLite) or from a path (any format, TF.js by directory or model.json). */
+export async function loadModelFile(source: string | Uint8Array): Promise<LoadedModel> {
+  if (source instanceof Uint8Array) return loadBytes(source, 'model bytes');
+  if (typeof source !== 'string' || source === '') fail(ErrorCodes.OPTION, `loadModelFile: expected a path or a Uint8Array, got ${describe(source)}`);
+  const info = await io(source, () => stat(source));
+  if (info.isDirectory()) return loadJson(join(source, 'model.json'));
+  if (info.size > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${source}: ${info.size} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
+  const bytes = new Uint8Array(await io(source, () => readFile(source)));
+  if (sniffFormat(bytes) === 'json') return loadJson(source);
+  return loadBytes(bytes, source);
+}
+
+function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
+  const kind = sniffFormat(bytes);
+  try {
+    if (kind === 'tflite') return readTfliteModel(bytes);
+    if (kind === 'safetensors') return readSafetensorsModel(bytes);
+  } catch (e) {
+    if (e instanceof MobilenetError && where !== 'model bytes') fail(e.code, `${where}: ${e.message}`, e);
+    throw e;
+  }
+  if (kind === 'json') fail(ErrorCodes.OPTION, `${where}: a TF.js model.json needs its shard files: pass its path or directory, not its bytes`);
+  if (bytes.length < 8) fail(ErrorCodes.FILE_TOO_SHORT, `${where}: ${bytes.length} bytes, too short for any model format`);
+  const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  return fail(ErrorCodes.HEADER_FORMAT, `${where}: not a safetensors, TFLite or TF.js model (starts with ${head})`);
+}
+
+async function loadJson(path: string): Promise<LoadedModel> {
+  const info = await io(path, () => stat(path));
+  if (info.size > 64 * 1024 * 1024) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the 64 MB cap for model.json`);
+  const bytes = await io(path, () => readFile(path));
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, ''));
+  } catch (e) {
+    return fail(ErrorCodes.HEADER_FORMAT, `${path}: not valid UTF-8 JSON: ${(e as Error).message}`, e);
+  }
+  const obj = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  const topo = obj.modelTopology as Record<string, unknown> | undefined;
+  const isLayers =
+    obj.format === 'layers-model' ||
+    (obj.format === undefined && topo !== null && typeof topo === 'object' && ('model_config' in topo || 'class_name' in topo));
+  if (isLayers) return loadTfjsLayersModel(path);
+  const graph = await loadTfjsGraphModel(path);
+  const { depthMultiplier, inputSize, numClasses, globalPool } = graph.options;
+  return {
+    format: 'tfjs-graph',
+    options: { depthMultiplier, inputSize, numClasses, ...(globalPool ? { globalPool } : {}) },
+    weights: graph.weights,
+    // The graph scales its own input to [-1, 1]; the weights without that step expect [-1, 1].
+    pixelNormalization: 'unit-signed',
+  };
+}
+
+async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof MobilenetError) throw e;
+    return fail(ErrorCodes.IO, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
+  }
+}
+
+const TORCH_MEAN = [0.485, 0.456, 0.406];
+const TORCH_STD = [0.229, 0.224, 0.225];
+
+/**
+ * uint8 RGB (NHWC, any number of pixels) to the network's float32 input for a model's
+ * `pixelNormalization`. `unit-signed` is computed exactly as src/image/pipeline.ts step 5;
+ * `tflite-uint8` is exact in float32; `torch-imagenet` is fround((fround(u8 / 255) - mean[c]) / std[c]).
+ */
+export function normalizePixels(rgb: Uint8Array, mode: PixelNormalization): Float32Array {
+  const f = Math.fround;
+  const tables: Float32Array[] = [0, 1, 2].map((c) =>
+    new Float32Array(256).map((_, u8) =>
+      mode === 'unit-signed' ? f(f(f(u8 / 255) * 2) - 1)
+        : mode === 'tflite-uint8' ? (u8 - 128) / 128
+          : mode === 'torch-imagenet' ? f((f(u8 / 255) - TORCH_MEAN[c]!) / TORCH_STD[c]!)
+            : fail(ErrorCodes.OPTION, `pixelNormalization: expected unit-signed, tflite-uint8 or torch-imagenet, got ${describe(mode)}`),
+    ),
+  );
+  if (rgb.length % 3 !== 0) fail(ErrorCodes.INPUT, `normalizePixels: ${rgb.length} bytes is not a whole number of RGB pixels`);
+  const out = new Float32Array(rgb.length);
+  for (let i = 0; i < rgb.length; i++) out[i] = tables[i % 3]![rgb[i]!]!;
+  return out;
+}

@@ -1,0 +1,638 @@
+/**
+ * The float32 TF.js graph model (`model.json` + binary shards), as the TF-Hub MobileNet v1
+ * classifiers ship it (see shared/models/PROVENANCE.md, section 1).
+ *
+ * model.json holds the graph (`modelTopology.node`: ops, inputs and attrs) and a
+ * `weightsManifest`: groups of `{paths, weights: [{name, shape, dtype}]}`. A group's shards
+ * are concatenated and its tensors lie in that byte stream back to back, little-endian, in
+ * manifest order, each `prod(shape) * 4` bytes; there are no explicit offsets, so the only
+ * framing check is that the bytes add up exactly.
+ *
+ * The graph is read, not trusted: we walk it from the input placeholder and accept only the
+ * MobileNet v1 chain (optional `x*m - s` input scaling, 27 convolutions with bias and ReLU6,
+ * a global Mean, the 1x1 logits convolution with bias, Squeeze), padding SAME, dilation 1,
+ * NHWC, strides matching the layer table. The convolutions' constant inputs give each
+ * tensor its role, so the weights are renamed by role to TF-Slim names, then checked
+ * against the layer table with `checkWeights` (strict).
+ *
+ * Validation order, failing on the first error: JSON, manifest (dtype, quantization, shape,
+ * duplicates), shards (count, HTML pages, byte totals), graph, names and shapes, finiteness.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
+import {
+  MOBILENET_V1_CONV_DEFS,
+  buildArchitecture,
+  convLayers,
+  type Architecture,
+  type MobileNetOptions,
+} from '../model/architecture.js';
+import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
+
+export interface TfjsGraphOptions {
+  depthMultiplier: number;
+  inputSize: number | [number, number];
+  numClasses: number;
+  /** Only set when TF-Slim's AvgPool_1a would not cover the whole last feature map (inputs above ~224): the graph's Mean is a global pool. */
+  globalPool?: true;
+}
+
+export interface TfjsGraphModel {
+  /** Options for `buildArchitecture`, derived from the graph and the weight shapes. */
+  options: TfjsGraphOptions;
+  weights: WeightMap;
+  /** The pixel range the graph's input expects; the graph maps it to [-1, 1] itself. */
+  inputRange: readonly [number, number];
+  format: 'tfjs-graph';
+}
+
+export interface LoadTfjsGraphOptions {
+  /** Used only when `source` is an http(s) URL. Default: the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** model.json is text; anything bigger than this is not a MobileNet manifest (bad-inputs case 2). */
+export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/** A shard file may exceed its tensors by this much and still be read, so the parser can say what is wrong with it. */
+const SHARD_SLACK = 64 * 1024;
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
+
+interface Entry {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  bytes: number;
+}
+
+interface Group {
+  paths: string[];
+  entries: Entry[];
+  bytes: number;
+}
+
+interface RawTensor {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  data: Float32Array | Int32Array;
+}
+
+/** Parses a model from model.json (text or parsed) and its shards, in manifest order. */
+export function parseTfjsGraphModel(modelJson: string | object, shards: Uint8Array[]): TfjsGraphModel {
+  const json = parseJson(modelJson);
+  const groups = readManifest(json);
+  const tensors = readShards(groups, shards);
+  return readGraph(json, tensors);
+}
+
+/**
+ * Loads from a directory or a model.json path (node:fs), or from a `URL`: `file:` reads the
+ * file system, `http(s):` uses `options.fetch` or the global fetch. A string is always a path.
+ */
+export async function loadTfjsGraphModel(
+  source: string | URL,
+  options: LoadTfjsGraphOptions = {},
+): Promise<TfjsGraphModel> {
+  if (source instanceof URL) {
+    if (source.protocol === 'file:') return loadFromPath(fileURLToPath(source));
+    if (source.protocol === 'http:' || source.protocol === 'https:') {
+      const fetchFn = options.fetch ?? globalThis.fetch;
+      if (typeof fetchFn !== 'function') badOption('fetch', fetchFn, 'a fetch function (none is available globally)');
+      return loadFromUrl(source, fetchFn);
+    }
+    badOption('source', source.href, 'a file path, or a file:, http: or https: URL');
+  }
+  if (typeof source !== 'string' || source === '') badOption('source', source, 'a directory or model.json path, or a URL');
+  if (/^https?:\/\//i.test(source)) badOption('source', source, 'a file path (pass a URL object to fetch over HTTP)');
+  return loadFromPath(source);
+}
+
+async function loadFromPath(source: string): Promise<TfjsGraphModel> {
+  const info = await io(source, () => stat(source));
+  const jsonPath = info.isDirectory() ? join(source, 'model.json') : source;
+  const size = (await io(jsonPath, () => stat(jsonPath))).size;
+  if (size > MAX_MODEL_JSON_BYTES) {
+    fail(ErrorCodes.HEADER_LENGTH, `${jsonPath}: ${size} bytes, above the ${MAX_MODEL_JSON_BYTES}-byte cap for model.json`);
+  }
+  const json = parseJson(decodeUtf8(await io(jsonPath, () => readFile(jsonPath)), jsonPath));
+  const groups = readManifest(json);
+  const dir = dirname(jsonPath);
+  const shards: Uint8Array[] = [];
+  for (const group of groups) {
+    const paths = group.paths.map((p) => join(dir, p));
+    const sizes = await Promise.all(paths.map(async (p) => (await io(p, () => stat(p))).size));
+    checkShardSizes(group, sizes.reduce((a, b) => a + b, 0));
+    for (const p of paths) shards.push(new Uint8Array(await io(p, () => readFile(p))));
+  }
+  return parseTfjsGraphModel(json, shards);
+}
+
+async function loadFromUrl(source: URL, fetchFn: typeof fetch): Promise<TfjsGraphModel> {
+  const jsonUrl = source.pathname.endsWith('/') ? new URL('model.json', source) : source;
+  const get = async (url: URL, cap: number): Promise<Uint8Array> => {
+    const res = await io(url.href, () => fetchFn(url));
+    if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > cap) fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${declared} bytes, more than the ${cap} expected`);
+    return new Uint8Array(await io(url.href, () => res.arrayBuffer()));
+  };
+  const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
+  if (jsonBytes.length > MAX_MODEL_JSON_BYTES) {
+    fail(ErrorCodes.HEADER_LENGTH, `${jsonUrl.href}: ${jsonBytes.length} bytes, above the ${MAX_MODEL_JSON_BYTES}-byte cap for model.json`);
+  }
+  const json = parseJson(decodeUtf8(jsonBytes, jsonUrl.href));
+  const shards: Uint8Array[] = [];
+  for (const group of readManifest(json)) {
+    for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
+  }
+  return parseTfjsGraphModel(json, shards);
+}
+
+async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof MobilenetError) throw e;
+    return fail(ErrorCodes.IO, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array, where: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    return fail(ErrorCodes.HEADER_FORMAT, `${where}: model.json is not valid UTF-8`, e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON and manifest
+
+type Obj = Record<string, unknown>;
+const isObject = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function parseJson(modelJson: unknown): Obj {
+  let json: unknown = modelJson;
+  if (typeof modelJson === 'string') {
+    if (modelJson.length > MAX_MODEL_JSON_BYTES) {
+      fail(ErrorCodes.HEADER_LENGTH, `model.json: ${modelJson.length} characters, above the ${MAX_MODEL_JSON_BYTES} cap`);
+    }
+    const text = modelJson.replace(/^\uFEFF/, '');
+    if (text.trimStart().startsWith('<')) {
+      fail(ErrorCodes.HEADER_FORMAT, `model.json looks like an HTML page, not JSON: ${JSON.stringify(text.trimStart().slice(0, 40))}`);
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      fail(ErrorCodes.HEADER_FORMAT, `model.json is not valid JSON: ${(e as Error).message}`, e);
+    }
+  }
+  if (!isObject(json)) fail(ErrorCodes.HEADER_FORMAT, `model.json: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`);
+  if (json.format !== undefined && json.format !== 'graph-model') {
+    fail(ErrorCodes.MANIFEST, `model.json: format ${describe(json.format)} is not "graph-model"`);
+  }
+  return json;
+}
+
+function readManifest(json: Obj): Group[] {
+  const wm = json.weightsManifest;
+  if (!Array.isArray(wm) || wm.length === 0) {
+    fail(ErrorCodes.MANIFEST, 'weightsManifest: expected a non-empty list of {paths, weights} groups');
+  }
+  const seen = new Set<string>();
+  return wm.map((g: unknown, gi): Group => {
+    const where = `weightsManifest[${gi}]`;
+    if (!isObject(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights) || g.paths.length === 0) {
+      fail(ErrorCodes.MANIFEST, `${where}: expected {paths: [...], weights: [...]} with at least one path`);
+    }
+    const paths = g.paths.map((p: unknown) => {
+      // Plain relative names only: a manifest must not read files outside the model's directory.
+      if (typeof p !== 'string' || p === '' || p.startsWith('/') || /[\\:]/.test(p) || p.split('/').includes('..')) {
+        fail(ErrorCodes.MANIFEST, `${where}.paths: ${describe(p)} is not a relative shard file name`);
+      }
+      return p;
+    });
+    let bytes = 0;
+    const entries = g.weights.map((w: unknown, wi): Entry => {
+      if (!isObject(w) || typeof w.name !== 'string' || w.name === '') {
+        fail(ErrorCodes.MANIFEST, `${where}.weights[${wi}]: expected {name, shape, dtype}`);
+      }
+      const name = w.name;
+      if (seen.has(name)) fail(ErrorCodes.DUPLICATE_TENSOR, `tensor ${name} is listed twice in weightsManifest`);
+      seen.add(name);
+      if (w.quantization !== undefined) {
+        fail(ErrorCodes.MANIFEST, `tensor ${name}: quantized weights (quantization ${describe(w.quantization)}) are not supported; this loader reads float32 models`);
+      }
+      if (typeof w.dtype !== 'string' || !(w.dtype in DTYPE_BYTES)) {
+        fail(ErrorCodes.DTYPE, `tensor ${name}: dtype ${describe(w.dtype)} is not supported (float32 or int32)`);
+      }
+      const shape = readShape(name, w.shape);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const entryBytes = size * DTYPE_BYTES[w.dtype]!;
+      bytes += entryBytes;
+      if (!Number.isSafeInteger(size) || !Number.isSafeInteger(bytes)) {
+        fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${formatShape(shape)} overflows`);
+      }
+      return { name, shape, dtype: w.dtype as Entry['dtype'], bytes: entryBytes };
+    });
+    return { paths, entries, bytes };
+  });
+}
+
+function readShape(name: string, shape: unknown): number[] {
+  if (!Array.isArray(shape) || shape.length > 8) {
+    fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} is not a list of at most 8 dimensions`);
+  }
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} has an entry ${describe(d)} that is not a non-negative integer`);
+    }
+  }
+  return shape as number[];
+}
+
+/** A shard that begins with `<` and reads as text is an error page served in place of the file. */
+function looksLikeHtml(bytes: Uint8Array): boolean {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
+  if (bytes[i] !== 0x3c) return false;
+  // Float data may begin with the byte 0x3c too; require its first bytes to be printable text.
+  const head = bytes.subarray(i, i + 64);
+  return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09);
+}
+
+function checkShardSizes(group: Group, have: number): void {
+  if (have > group.bytes + SHARD_SLACK) {
+    fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${have}`);
+  }
+}
+
+function readShards(groups: Group[], shards: Uint8Array[]): Map<string, RawTensor> {
+  const expected = groups.reduce((n, g) => n + g.paths.length, 0);
+  if (!Array.isArray(shards) || !shards.every((s) => s instanceof Uint8Array)) {
+    fail(ErrorCodes.OPTION, 'shards: expected a list of Uint8Array, one per manifest path');
+  }
+  if (shards.length !== expected) {
+    fail(ErrorCodes.MANIFEST, `weightsManifest lists ${expected} shard file(s), got ${shards.length}`);
+  }
+  const tensors = new Map<string, RawTensor>();
+  let next = 0;
+  for (const group of groups) {
+    const parts = shards.slice(next, next + group.paths.length);
+    parts.forEach((part, i) => {
+      if (looksLikeHtml(part)) {
+        const text = new TextDecoder().decode(part.subarray(0, 40)).trim();
+        fail(ErrorCodes.MANIFEST, `shard ${group.paths[i]}: is a text/HTML page (${JSON.stringify(text)}), not weights`);
+      }
+    });
+    next += group.paths.length;
+    const bytes = parts.length === 1 ? parts[0]! : concat(parts);
+    if (bytes.length !== group.bytes) {
+      let end = 0;
+      const cut = group.entries.find((e) => (end += e.bytes) > bytes.length);
+      const detail = cut
+        ? `; tensor ${cut.name} ends at byte ${end}`
+        : `; ${bytes.length - group.bytes} bytes follow the last tensor`;
+      fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${bytes.length}${detail}`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    for (const e of group.entries) {
+      const n = e.bytes / 4;
+      const data = e.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
+      if (e.dtype === 'float32') for (let i = 0; i < n; i++) data[i] = view.getFloat32(offset + 4 * i, true);
+      else for (let i = 0; i < n; i++) data[i] = view.getInt32(offset + 4 * i, true);
+      tensors.set(e.name, { shape: e.shape, dtype: e.dtype, data });
+      offset += e.bytes;
+    }
+  }
+  return tensors;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The graph
+
+interface GraphNode {
+  name: string;
+  op: string;
+  /** Data inputs with `:0` dropped; control inputs (`^name`) are ignored. */
+  inputs: string[];
+  attr: Obj;
+}
+
+interface ConvStep {
+  kind: 'conv';
+  node: string;
+  depthwise: boolean;
+  stride: number;
+  weight: string;
+  bias: string;
+  relu6: boolean;
+}
+type Step = ConvStep | { kind: 'mean' } | { kind: 'squeeze' };
+
+/** op -> [depthwise, fused with its bias (and maybe ReLU6)] */
+const CONV_OPS: Record<string, [boolean, boolean]> = {
+  Conv2D: [false, false],
+  _FusedConv2D: [false, true],
+  DepthwiseConv2dNative: [true, false],
+  FusedDepthwiseConv2dNative: [true, true],
+};
+
+const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `graph is not a MobileNet v1: ${message}`);
+
+function readNodes(json: Obj): GraphNode[] {
+  const topo = json.modelTopology;
+  if (!isObject(topo) || !Array.isArray(topo.node) || topo.node.length === 0) {
+    fail(ErrorCodes.MANIFEST, 'modelTopology.node: expected a non-empty list of graph nodes');
+  }
+  return topo.node.map((raw: unknown, i): GraphNode => {
+    if (!isObject(raw) || typeof raw.name !== 'string' || typeof raw.op !== 'string') {
+      fail(ErrorCodes.MANIFEST, `modelTopology.node[${i}]: expected {name, op, input?, attr?}`);
+    }
+    const input = raw.input ?? [];
+    const attr = raw.attr ?? {};
+    if (!Array.isArray(input) || !input.every((s) => typeof s === 'string') || !isObject(attr)) {
+      fail(ErrorCodes.MANIFEST, `node ${raw.name}: input must be a list of names and attr an object`);
+    }
+    const inputs = (input as string[])
+      .filter((s) => !s.startsWith('^'))
+      .map((s) => {
+        const colon = s.lastIndexOf(':');
+        if (colon < 0) return s;
+        if (s.slice(colon + 1) !== '0') bad(`node ${raw.name} reads output ${s}; only single-output nodes are expected`);
+        return s.slice(0, colon);
+      });
+    return { name: raw.name, op: raw.op, inputs, attr };
+  });
+}
+
+function readGraph(json: Obj, tensors: Map<string, RawTensor>): TfjsGraphModel {
+  const nodes = readNodes(json);
+  const byName = new Map<string, GraphNode>();
+  const consumers = new Map<string, GraphNode[]>();
+  for (const n of nodes) {
+    if (byName.has(n.name)) fail(ErrorCodes.MANIFEST, `modelTopology: node ${n.name} is defined twice`);
+    byName.set(n.name, n);
+  }
+  for (const n of nodes) {
+    for (const input of n.inputs) {
+      if (!byName.has(input)) bad(`node ${n.name} reads ${input}, which is not in the graph`);
+      consumers.set(input, [...(consumers.get(input) ?? []), n]);
+    }
+  }
+  const placeholders = nodes.filter((n) => n.op === 'Placeholder');
+  if (placeholders.length !== 1) bad(`expected one Placeholder input, found ${placeholders.length}`);
+  const input = placeholders[0]!;
+
+  const visited = new Set<string>([input.name]);
+  const usedConsts = new Set<string>();
+  /** The single node reading `from`, which must take it as its first input. */
+  const next = (from: GraphNode): GraphNode => {
+    const cs = consumers.get(from.name) ?? [];
+    if (cs.length !== 1) bad(`${from.name} feeds ${cs.length} nodes; expected a single chain`);
+    const n = cs[0]!;
+    if (n.inputs[0] !== from.name || visited.has(n.name)) bad(`${n.name} does not continue the chain from ${from.name}`);
+    visited.add(n.name);
+    return n;
+  };
+  const constInput = (n: GraphNode, i: number, count: number): string => {
+    if (n.inputs.length !== count) bad(`${n.name} (${n.op}) has ${n.inputs.length} inputs, expected ${count}`);
+    const c = byName.get(n.inputs[i]!)!;
+    if (c.op !== 'Const') bad(`input ${i} of ${n.name} is ${c.name} (${c.op}), expected a constant`);
+    usedConsts.add(c.name);
+    return c.name;
+  };
+
+  // Optional input scaling x*m - s (the TF-Hub graphs take [0, 1] and compute x*2 - 1).
+  let cur = input;
+  let inputRange: readonly [number, number] = [-1, 1];
+  const first = (consumers.get(cur.name) ?? [])[0];
+  if (first?.op === 'Mul') {
+    const mul = next(cur);
+    const m = scalar(tensors, constInput(mul, 1, 2));
+    const sub = next(mul);
+    if (sub.op !== 'Sub') bad(`${mul.name} is followed by ${sub.op}, expected Sub`);
+    const s = scalar(tensors, constInput(sub, 1, 2));
+    if (!(m > 0) || !Number.isFinite(m) || !Number.isFinite(s)) bad(`input scaling x*${m} - ${s} does not map a pixel range to [-1, 1]`);
+    inputRange = [(s - 1) / m, (s + 1) / m];
+    cur = sub;
+  }
+
+  const steps: Step[] = [];
+  while ((consumers.get(cur.name) ?? []).length > 0) {
+    const n = next(cur);
+    const conv = CONV_OPS[n.op];
+    if (conv) {
+      const [depthwise, fused] = conv;
+      checkConvAttrs(n);
+      const weight = constInput(n, 1, fused ? 3 : 2);
+      let bias: string;
+      let relu6 = false;
+      cur = n;
+      if (fused) {
+        bias = constInput(n, 2, 3);
+        const ops = attrStrings(n, 'fused_ops') ?? [];
+        relu6 = ops.length === 2 && ops[1] === 'Relu6';
+        if (ops[0] !== 'BiasAdd' || ops.length !== (relu6 ? 2 : 1)) bad(`${n.name} fuses ${describe(ops)}; expected BiasAdd or BiasAdd, Relu6`);
+      } else {
+        const add = next(n);
+        if (add.op !== 'BiasAdd') bad(`${n.name} is followed by ${add.op}, expected BiasAdd`);
+        checkDataFormat(add);
+        bias = constInput(add, 1, 2);
+        cur = add;
+      }
+      const after = consumers.get(cur.name) ?? [];
+      if (!relu6 && after.length === 1 && after[0]!.op === 'Relu6') {
+        cur = next(cur);
+        if (cur.inputs.length !== 1) bad(`${cur.name} (Relu6) has ${cur.inputs.length} inputs`);
+        relu6 = true;
+      }
+      steps.push({ kind: 'conv', node: n.name, depthwise, stride: attrInts(n, 'strides')![1]!, weight, bias, relu6 });
+    } else if (n.op === 'Mean') {
+      const axes = tensors.get(constInput(n, 1, 2));
+      if (!axes || axes.dtype !== 'int32' || axes.data.join() !== '1,2' || attr(n, 'keep_dims')?.b !== true) {
+        bad(`${n.name} must be a Mean over axes [1, 2] with keep_dims (a global average pool)`);
+      }
+      steps.push({ kind: 'mean' });
+      cur = n;
+    } else if (n.op === 'Squeeze') {
+      if (n.inputs.length !== 1 || (attrInts(n, 'squeeze_dims') ?? []).join() !== '1,2') bad(`${n.name} must squeeze axes [1, 2]`);
+      steps.push({ kind: 'squeeze' });
+      cur = n;
+    } else {
+      bad(`unexpected op ${n.op} at ${n.name}`);
+    }
+  }
+  for (const n of nodes) {
+    if (n.op !== 'Const' && !visited.has(n.name)) bad(`node ${n.name} (${n.op}) is not on the chain from ${input.name}`);
+  }
+
+  // The chain must read: 27 convolutions with ReLU6, Mean, the logits convolution, Squeeze.
+  const convs = steps.filter((s): s is ConvStep => s.kind === 'conv');
+  const bodyCount = MOBILENET_V1_CONV_DEFS.length * 2 - 1;
+  const shape = steps.map((s) => (s.kind === 'conv' ? (s.relu6 ? 'conv+relu6' : 'conv') : s.kind));
+  const wanted = [...Array<string>(bodyCount).fill('conv+relu6'), 'mean', 'conv', 'squeeze'];
+  if (shape.join() !== wanted.join()) {
+    bad(`expected ${bodyCount} convolutions with ReLU6, Mean, the logits convolution and Squeeze; found ${compress(shape)}`);
+  }
+  const body = convs.slice(0, bodyCount);
+  const logits = convs[bodyCount]!;
+
+  for (const [name, t] of tensors) {
+    if (!usedConsts.has(name)) {
+      fail(ErrorCodes.WEIGHT_UNEXPECTED, `tensor ${name} (${formatShape(t.shape)}) is in weightsManifest but no graph node reads it`);
+    }
+  }
+
+  const options = deriveOptions(input, body, logits, tensors);
+  let arch = architecture(options);
+  // The graph pools with a global Mean; TF-Slim's AvgPool_1a is the same only when its window covers the whole map.
+  const pool = arch.layers.find((l) => l.kind === 'avgpool');
+  if (pool && pool.kind === 'avgpool' && (pool.kernel[0] !== pool.inShape[0] || pool.kernel[1] !== pool.inShape[1])) {
+    options.globalPool = true;
+    arch = architecture(options);
+  }
+
+  const weights: WeightMap = new Map();
+  const layers = convLayers(arch);
+  [...body, logits].forEach((step, i) => {
+    const layer = layers[i]!;
+    if (step.depthwise !== (layer.kind === 'depthwise') || step.stride !== layer.stride) {
+      bad(`${step.node} is a ${step.depthwise ? 'depthwise' : 'full'} convolution with stride ${step.stride}; ` +
+        `${layer.name} is a ${layer.kind} convolution with stride ${layer.stride}`);
+    }
+    addWeight(weights, `${layer.scope}/${step.depthwise ? 'depthwise_weights' : 'weights'}`, step.weight, tensors);
+    addWeight(weights, `${layer.scope}/biases`, step.bias, tensors);
+  });
+  checkWeights(arch, weights, { strict: true });
+  return { options, weights, inputRange, format: 'tfjs-graph' };
+}
+
+function deriveOptions(input: GraphNode, body: ConvStep[], logits: ConvStep, tensors: Map<string, RawTensor>): TfjsGraphOptions {
+  const dims = attr(input, 'shape')?.shape;
+  const dim = isObject(dims) && Array.isArray(dims.dim) ? dims.dim.map((d: unknown) => toInt(isObject(d) ? d.size : undefined)) : [];
+  const [, h, w, c] = dim;
+  if (dim.length !== 4 || c !== 3 || !(h! > 0) || !(w! > 0)) {
+    bad(`input ${input.name} has shape ${describe(dim)}; expected [N, H, W, 3] with a fixed H and W`);
+  }
+  // Alpha from the widest layer whose weights are present: the deepest layers are the least
+  // affected by min_depth and by truncation (depth = max(trunc(d * alpha), 8)).
+  let depthMultiplier = 1;
+  for (let k = body.length - 1; k >= 0; k--) {
+    const t = tensors.get(body[k]!.weight);
+    if (body[k]!.depthwise || !t || t.shape.length !== 4 || !(t.shape[3]! > 0)) continue;
+    depthMultiplier = t.shape[3]! / MOBILENET_V1_CONV_DEFS[k === 0 ? 0 : k / 2]!.depth;
+    break;
+  }
+  const lt = tensors.get(logits.weight);
+  const numClasses = lt && lt.shape.length === 4 && lt.shape[3]! > 0 ? lt.shape[3]! : 1001;
+  return { depthMultiplier, inputSize: h === w ? h! : [h!, w!], numClasses };
+}
+
+function architecture(options: TfjsGraphOptions): Architecture {
+  try {
+    return buildArchitecture(options as MobileNetOptions);
+  } catch (e) {
+    return bad(`the weights describe no buildable MobileNet v1 (${(e as Error).message})`);
+  }
+}
+
+function addWeight(weights: WeightMap, name: string, source: string, tensors: Map<string, RawTensor>): void {
+  const t = tensors.get(source);
+  if (!t) return; // reported by checkWeights as missing, with the layer's expected names
+  if (t.dtype !== 'float32') fail(ErrorCodes.DTYPE, `tensor ${source} (${name}): expected float32, got ${t.dtype}`);
+  const tensor: NamedTensor = { shape: [...t.shape], data: t.data as Float32Array };
+  weights.set(name, tensor);
+}
+
+function scalar(tensors: Map<string, RawTensor>, name: string): number {
+  const t = tensors.get(name);
+  if (!t || t.dtype !== 'float32' || t.data.length !== 1) bad(`${name} should be a float32 scalar in weightsManifest`);
+  return t!.data[0]!;
+}
+
+function checkConvAttrs(n: GraphNode): void {
+  const strides = attrInts(n, 'strides');
+  const dilations = attrInts(n, 'dilations') ?? [1, 1, 1, 1];
+  if (attrString(n, 'padding') !== 'SAME') bad(`${n.name}: padding ${describe(attrString(n, 'padding'))}, expected "SAME"`);
+  if (!strides || strides.length !== 4 || strides[0] !== 1 || strides[3] !== 1 || strides[1] !== strides[2] || !(strides[1]! >= 1)) {
+    bad(`${n.name}: strides ${describe(strides)}, expected [1, s, s, 1]`);
+  }
+  if (dilations.length !== 4 || dilations.some((d) => d !== 1)) bad(`${n.name}: dilations ${describe(dilations)}, expected all 1`);
+  checkDataFormat(n);
+}
+
+function checkDataFormat(n: GraphNode): void {
+  const format = attrString(n, 'data_format') ?? 'NHWC';
+  if (format !== 'NHWC') bad(`${n.name}: data_format ${describe(format)}, expected "NHWC"`);
+}
+
+/** `['conv+relu6', 'conv+relu6', 'mean']` -> `conv+relu6 x2, mean` */
+function compress(items: string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; ) {
+    let j = i;
+    while (j < items.length && items[j] === items[i]) j++;
+    out.push(j - i > 1 ? `${items[i]} x${j - i}` : items[i]!);
+    i = j;
+  }
+  return out.join(', ') || 'nothing';
+}
+
+// TF AttrValue in JSON: {s: base64}, {i: "int64"}, {b: bool}, {list: {i: [...], s: [...]}}, {shape: {dim: [{size}]}}.
+function attr(n: GraphNode, key: string): Obj | undefined {
+  const a = n.attr[key];
+  if (a === undefined) return undefined;
+  if (!isObject(a)) bad(`${n.name}: attr ${key} is ${describe(a)}`);
+  return a as Obj;
+}
+
+function attrString(n: GraphNode, key: string): string | undefined {
+  const s = attr(n, key)?.s;
+  return s === undefined ? undefined : base64(n, key, s);
+}
+
+function attrStrings(n: GraphNode, key: string): string[] | undefined {
+  const list = attrList(n, key, 's');
+  return list?.map((s) => base64(n, key, s));
+}
+
+function attrInts(n: GraphNode, key: string): number[] | undefined {
+  const list = attrList(n, key, 'i');
+  return list?.map((v) => toInt(v) ?? bad(`${n.name}: attr ${key} holds ${describe(v)}, not an integer`));
+}
+
+function attrList(n: GraphNode, key: string, field: 'i' | 's'): unknown[] | undefined {
+  const a = attr(n, key);
+  if (a === undefined) return undefined;
+  const list = isObject(a.list) ? (a.list[field] ?? []) : undefined;
+  if (!Array.isArray(list)) bad(`${n.name}: attr ${key} is not a list`);
+  return list as unknown[];
+}
+
+function base64(n: GraphNode, key: string, s: unknown): string {
+  try {
+    if (typeof s !== 'string') throw new TypeError('not a string');
+    return atob(s);
+  } catch {
+    return bad(`${n.name}: attr ${key} holds ${describe(s)}, not a base64 string`);
+  }
+}
+
+/** int64 values arrive as strings ("224") or numbers. */
+function toInt(v: unknown): number | undefined {
+  const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) ? n : undefined;
+}

@@ -1,0 +1,162 @@
+/**
+ * Loading the kernels: compile once (from bytes, a file path, a URL or a precompiled
+ * WebAssembly.Module), check for SIMD, then instantiate once per model with that model's own
+ * WebAssembly.Memory (the module imports its memory as `env.memory`).
+ */
+import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+
+/** Where the kernels come from. A string is a file path (Node) or an http(s) URL. */
+export type WasmSource = Uint8Array | ArrayBuffer | string | URL | WebAssembly.Module;
+
+/** The default: build/kernels.wasm, two levels above this file (src/wasm or dist/wasm). */
+export const DEFAULT_WASM_URL = new URL('../../build/kernels.wasm', import.meta.url);
+
+/** wasm32 limit: 65536 pages of 64 KiB. */
+export const WASM_PAGE_BYTES = 65536;
+export const WASM_MAX_PAGES = 65536;
+export const WASM_MAX_BYTES = WASM_PAGE_BYTES * WASM_MAX_PAGES;
+
+type Ptr = number;
+/** The exports of build/kernels.wasm; see assembly/ for each contract. */
+export interface KernelExports {
+  f32_gemm_4x8_minmax(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
+  f32_gemm_4x8_minmax_scalar(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
+  f32_dwconv3x3_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_dwconv3x3_minmax_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_dwconv_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_dwconv_minmax_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_conv_minmax(n: number, inH: number, inW: number, Cin: number, outH: number, outW: number, Cout: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_conv_minmax_scalar(n: number, inH: number, inW: number, Cin: number, outH: number, outW: number, Cout: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
+  f32_avgpool(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, input: Ptr, output: Ptr): void;
+  f32_avgpool_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, input: Ptr, output: Ptr): void;
+}
+
+const KERNEL_NAMES: readonly (keyof KernelExports)[] = [
+  'f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar',
+  'f32_dwconv3x3_minmax', 'f32_dwconv3x3_minmax_scalar', 'f32_dwconv_minmax', 'f32_dwconv_minmax_scalar',
+  'f32_conv_minmax', 'f32_conv_minmax_scalar', 'f32_avgpool', 'f32_avgpool_scalar',
+];
+
+/** (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only with SIMD. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+export function hasWasmSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+async function readSource(source: Uint8Array | ArrayBuffer | string | URL): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  const url = source instanceof URL ? source : /^https?:/i.test(source) ? new URL(source) : null;
+  try {
+    if (url && url.protocol !== 'file:') {
+      const response = await fetch(url);
+      if (!response.ok) fail(ErrorCodes.IO, `kernels: fetching ${url.href} failed with HTTP ${response.status}`);
+      return new Uint8Array(await response.arrayBuffer());
+    }
+    const { readFile } = await import('node:fs/promises');
+    return new Uint8Array(await readFile(url ?? (source as string)));
+  } catch (error) {
+    if (error instanceof MobilenetError) throw error;
+    return fail(ErrorCodes.IO, `kernels: cannot read ${String(source)}: ${(error as Error).message}`, error);
+  }
+}
+
+/** Compiles the kernels (after checking the magic number and SIMD support) and self-tests them. */
+export async function compileKernels(source: WasmSource = DEFAULT_WASM_URL): Promise<WebAssembly.Module> {
+  if (!hasWasmSimd()) {
+    fail(ErrorCodes.NO_SIMD, 'WebAssembly SIMD (128-bit) is not available in this engine; the wasm backend needs it (use backend "reference")');
+  }
+  let module: WebAssembly.Module;
+  if (source instanceof WebAssembly.Module) {
+    module = source;
+  } else {
+    const bytes = await readSource(source as Uint8Array | ArrayBuffer | string | URL);
+    if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
+      const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}`);
+    }
+    try {
+      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      return fail(ErrorCodes.WASM_BYTES, `kernels: the WebAssembly module does not compile: ${(error as Error).message}`, error);
+    }
+  }
+  const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const missing = KERNEL_NAMES.filter((n) => !exported.has(n));
+  if (missing.length > 0) fail(ErrorCodes.WASM_BYTES, `kernels: the module lacks the exports ${missing.join(', ')}`);
+  selfTest(module);
+  return module;
+}
+
+export interface KernelInstance {
+  readonly kernels: KernelExports;
+  readonly memory: WebAssembly.Memory;
+}
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelInstance {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return { kernels: instance.exports as unknown as KernelExports, memory };
+}
+
+/**
+ * Known-answer test: a 5x9 by 9x9 GEMM (every tile tail) with relu6, SIMD and scalar against
+ * values worked out here in float32. A SIMD unit that validates but computes wrongly is refused.
+ */
+function selfTest(module: WebAssembly.Module): void {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const { kernels } = instantiateKernels(module, memory);
+  const f = new Float32Array(memory.buffer);
+  const M = 5, K = 9, N = 9;
+  const A = Array.from({ length: M * K }, (_, i) => ((i * 7) % 11) - 5);
+  const W = Array.from({ length: K * N }, (_, i) => ((i * 5) % 13) / 4 - 1.5);
+  const B = Array.from({ length: N }, (_, i) => i / 8 - 0.5);
+  const tiles = Math.ceil(N / 8);
+  const wOff = 64, aOff = wOff + tiles * (K + 1) * 8, cOff = aOff + M * K + 16;
+  for (let t = 0; t < tiles; t++) {
+    for (let j = 0; j < 8; j++) {
+      const n = t * 8 + j;
+      f[wOff + t * (K + 1) * 8 + j] = n < N ? B[n]! : 0;
+      for (let k = 0; k < K; k++) f[wOff + t * (K + 1) * 8 + (k + 1) * 8 + j] = n < N ? W[k * N + n]! : 0;
+    }
+  }
+  f.set(A, aOff);
+  for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+    f.fill(NaN, cOff, cOff + M * N);
+    kernels[name](M, N, K, aOff * 4, K * 4, wOff * 4, cOff * 4, N * 4, 0, 6);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let acc = B[n]!;
+        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(A[m * K + k]! * W[k * N + n]!));
+        const expected = Math.min(Math.max(acc, 0), 6);
+        if (!Object.is(f[cOff + m * N + n], expected)) {
+          fail(ErrorCodes.NO_SIMD, `kernels: the SIMD self-test failed (${name} [${m},${n}]: expected ${expected}, got ${f[cOff + m * N + n]}); this engine's WebAssembly SIMD cannot be trusted`);
+        }
+      }
+    }
+  }
+}
+
+let defaultSource: WasmSource = DEFAULT_WASM_URL;
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+/** Sets where the wasm backend loads its kernels from (bytes, path, URL or Module). */
+export function setKernelSource(source: WasmSource): void {
+  defaultSource = source;
+  compiled = null;
+}
+
+/** The compiled kernels for the configured source, compiled once per process. */
+export function defaultKernels(): Promise<WebAssembly.Module> {
+  if (!compiled) {
+    compiled = compileKernels(defaultSource);
+    compiled.catch(() => {
+      compiled = null;
+    });
+  }
+  return compiled;
+}

@@ -1,0 +1,31 @@
+/** The hand-assembled ceiling probe: it validates, and computes what its comment says. */
+import { describe, expect, it } from 'vitest';
+import { instantiateProbe, probeExpected, probeModuleBytes, measureCeiling } from '../../bench/lib/probe.js';
+
+describe('ceiling probe', () => {
+  it('is a valid module with SIMD', () => {
+    expect(WebAssembly.validate(probeModuleBytes())).toBe(true);
+  });
+
+  it('returns the float32 sum worked out in JS, for 0 to 1000 iterations', () => {
+    const probe = instantiateProbe();
+    for (const n of [0, 1, 2, 3, 10, 1000]) expect(probe(n)).toBe(probeExpected(n));
+    expect(probeExpected(1)).toBe(1.5 * 2.5 + 1.5 * 2.75 + 0.75 * 2.5 + 0.75 * 2.75 + 1.25 * 2.5 + 1.25 * 2.75 + 0.5 * 2.5 + 0.5 * 2.75);
+  });
+
+  it('measureCeiling reports positive GMAC/s (no time is checked)', async () => {
+    const c = await measureCeiling(5, 2);
+    expect(c.tiles.map((t) => t.samples.length)).toEqual([2, 2, 2]);
+    expect(c.gmacs).toBeGreaterThan(0);
+    expect(c.gflops).toBe(2 * c.gmacs);
+  });
+});
+
+describe('ceiling probe, other tiles', () => {
+  it('2x2 and 3x3 validate and run', () => {
+    for (const [r, c] of [[2, 2], [3, 3]] as const) {
+      expect(WebAssembly.validate(probeModuleBytes(r, c))).toBe(true);
+      expect(Number.isFinite(instantiateProbe(r, c)(100))).toBe(true);
+    }
+  });
+});
