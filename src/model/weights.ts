@@ -95,6 +95,15 @@ export function checkWeights(
         }
       }
     }
+    // Folding divides by sqrt(variance + eps): a value at or below -eps would fold to NaN or infinity.
+    const eps = arch.options.batchNormEpsilon;
+    for (const spec of used.filter((s) => s.name.endsWith('/BatchNorm/moving_variance'))) {
+      const data = weights.get(spec.name)!.data;
+      const i = data.findIndex((v) => !(Math.fround(v + eps) > 0));
+      if (i >= 0) {
+        fail(ErrorCodes.WEIGHT_NONFINITE, `${spec.name}: element ${i} is ${data[i]}; a variance must be greater than -eps (${eps}), or BatchNorm folds to a non-finite value`);
+      }
+    }
   }
   return used;
 }

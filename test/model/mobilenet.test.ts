@@ -1,0 +1,117 @@
+// The model's API edge: inputs, end points, ndarray interop, weight values, dispose.
+import ndarray from 'ndarray';
+import { describe, expect, it } from 'vitest';
+import { MobilenetError } from '../../src/errors.js';
+import { buildArchitecture } from '../../src/model/architecture.js';
+import { createModel } from '../../src/model/mobilenet.js';
+import { randomWeights } from '../../src/model/random.js';
+import { Tensor } from '../../src/tensor.js';
+
+const code = async (f: () => unknown) => {
+  try {
+    await f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MobilenetError);
+    return [(e as MobilenetError).code, (e as Error).message] as const;
+  }
+  throw new Error('expected a MobilenetError');
+};
+
+const small = { depthMultiplier: 0.25, inputSize: 32, backend: 'reference' } as const;
+const input = (n: number, size = 32) => new Tensor(new Float32Array(n * size * size * 3).map((_, i) => Math.sin(i) * 0.9), [n, size, size, 3]);
+
+describe('inputs', () => {
+  it('refuses the wrong shape, batch 0, a plain array and non-finite values when asked (15, 17)', async () => {
+    const model = await createModel(small);
+    const [c1, m1] = await code(() => model.run(new Tensor(new Float32Array(31 * 32 * 3), [1, 31, 32, 3])));
+    expect(c1).toBe('ERR_INPUT');
+    expect(m1).toContain('[N, 32, 32, 3]');
+    expect(m1).toContain('[1, 31, 32, 3]');
+    expect((await code(() => new Tensor(new Float32Array(0), [0, 32, 32, 3])))[0]).toBe('ERR_INPUT');
+    expect((await code(() => model.run([1, 2, 3] as never)))[0]).toBe('ERR_INPUT');
+    const bad = input(1);
+    bad.data[100] = NaN;
+    const [c4, m4] = await code(() => model.run(bad, { checkFinite: true }));
+    expect(c4).toBe('ERR_INPUT_NONFINITE');
+    expect(m4).toContain('100');
+    expect((await code(() => model.run(input(1), { outputs: ['Conv2d_99'] })))[0]).toBe('ERR_OPTION');
+  });
+
+  it('takes an ndarray (any strides) and gives the same result as the tensor', async () => {
+    const model = await createModel(small);
+    const t = input(2);
+    const nd = ndarray(new Float64Array(t.data), [2, 32, 32, 3]);
+    expect(model.predict(nd).data).toEqual(model.predict(t).data);
+    // A transposed view: NWHC data seen as NHWC through strides.
+    const nwhc = new Float32Array(t.size);
+    for (let n = 0; n < 2; n++) for (let h = 0; h < 32; h++) for (let w = 0; w < 32; w++) for (let c = 0; c < 3; c++) {
+      nwhc[((n * 32 + w) * 32 + h) * 3 + c] = t.data[((n * 32 + h) * 32 + w) * 3 + c]!;
+    }
+    const view = ndarray(nwhc, [2, 32, 32, 3], [32 * 32 * 3, 3, 32 * 3, 1]);
+    expect(model.predict(view).data).toEqual(model.predict(t).data);
+    const out = model.predict(t).toNdarray();
+    expect(out.shape).toEqual([2, 1001]);
+  });
+
+  it('batch rows are independent: a batch of 3 equals three runs of 1', async () => {
+    const model = await createModel(small);
+    const t = input(3);
+    const batched = model.predict(t).data;
+    for (let n = 0; n < 3; n++) {
+      const one = new Tensor(t.data.slice(n * 32 * 32 * 3, (n + 1) * 32 * 32 * 3), [1, 32, 32, 3]);
+      expect(model.predict(one).data).toEqual(batched.slice(n * 1001, (n + 1) * 1001));
+    }
+  });
+
+  it('returns every end point by name, with TF-Slim shapes', async () => {
+    const model = await createModel(small);
+    const out = model.run(input(2), { outputs: ['Conv2d_0', 'Conv2d_13_pointwise', 'AvgPool_1a', 'Logits', 'Predictions'] });
+    expect(out.Conv2d_0!.shape).toEqual([2, 16, 16, 8]);
+    expect(out.Conv2d_13_pointwise!.shape).toEqual([2, 1, 1, 256]);
+    expect(out.AvgPool_1a!.shape).toEqual([2, 1, 1, 256]);
+    expect(out.Logits!.shape).toEqual([2, 1001]);
+    const p = out.Predictions!.data;
+    const sum = p.slice(0, 1001).reduce((a, b) => a + b, 0);
+    expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
+  });
+});
+
+describe('weights', () => {
+  const arch = buildArchitecture({ depthMultiplier: 0.25, inputSize: 32 });
+  it('a negative moving variance is refused: it would fold to NaN (13)', async () => {
+    const w = randomWeights(arch, 1);
+    w.get('MobilenetV1/Conv2d_3_pointwise/BatchNorm/moving_variance')!.data[2] = -1;
+    const [c, m] = await code(() => createModel({ ...small, weights: w }));
+    expect(c).toBe('ERR_WEIGHT_NONFINITE');
+    expect(m).toContain('Conv2d_3_pointwise/BatchNorm/moving_variance: element 2');
+  });
+  it('a weight for another alpha is refused with expected against actual (12)', async () => {
+    const other = randomWeights(buildArchitecture({ depthMultiplier: 0.5, inputSize: 32 }), 1);
+    const [c, m] = await code(() => createModel({ ...small, weights: other }));
+    expect(c).toBe('ERR_WEIGHT_SHAPE');
+    expect(m).toContain('expected [3,3,3,8], got [3,3,3,16]');
+  });
+  it('folded and unfolded BatchNorm give the same network', async () => {
+    const w = randomWeights(arch, 5);
+    const a = await createModel({ ...small, weights: w });
+    const folded = new Map([...a.folded].flatMap((f) => {
+      const [kh, kw] = f.layer.kernel;
+      const shape = f.layer.kind === 'depthwise' ? [kh, kw, f.layer.inShape[2], 1] : [kh, kw, f.layer.inShape[2], f.layer.outShape[2]];
+      const wName = `${f.layer.scope}/${f.layer.kind === 'depthwise' ? 'depthwise_weights' : 'weights'}`;
+      return [[wName, { shape, data: f.filter }], [`${f.layer.scope}/biases`, { shape: [f.layer.outShape[2]], data: f.bias }]] as const;
+    }));
+    const b = await createModel({ ...small, weights: folded });
+    expect(b.predict(input(1)).data).toEqual(a.predict(input(1)).data);
+  });
+});
+
+describe('dispose', () => {
+  it('any call after dispose() is refused (21)', async () => {
+    for (const backend of ['reference', 'wasm'] as const) {
+      const model = await createModel({ ...small, backend });
+      model.dispose();
+      model.dispose(); // twice is harmless
+      expect((await code(() => model.predict(input(1))))[0]).toBe('ERR_DISPOSED');
+    }
+  });
+});
