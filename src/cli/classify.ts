@@ -1,25 +1,36 @@
 /**
  * `mobilenet classify <images and folders...> --model <path>`: top-K classes per image.
- * A file that cannot be read or decoded is reported (one line on stderr, and a JSON line with
- * `error` under --json) and the others still run; the exit code says that one failed.
+ *
+ * Folders are walked (PNG and JPEG by extension; a file named on the command line is always
+ * tried). Images run in batches. A file that cannot be read or decoded is reported with its
+ * path and reason and the run goes on; the exit code says that one failed. Results are written
+ * as they are computed, one complete line at a time, so an interrupted run (Ctrl-C) leaves a
+ * valid file with everything done so far.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
 import { loadModelFile, type LoadedModel } from '../formats/index.js';
 import { parseLabels } from '../formats/labels.js';
-import { preprocessImage, normalizePixels } from '../image/index.js';
-import { createModel, type BackendName, type MobileNet } from '../model/mobilenet.js';
+import { normalizePixels, preprocessImage } from '../image/index.js';
+import { createModel, type BackendName, type Classification } from '../model/mobilenet.js';
 import { EXIT_USAGE, type CommandStatus, type Io } from './main.js';
 
 const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
+/** Exit code of a run stopped by SIGINT, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
 
 interface ClassifyFlags {
   model: string;
   labels?: string;
   top: number;
+  batch: number;
   json?: boolean;
+  csv?: boolean;
+  out?: string;
+  progress?: boolean;
   backend?: BackendName;
 }
 
@@ -28,24 +39,36 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .command('classify')
     .description('top-K ImageNet classes for each image (PNG or JPEG); folders are walked')
     .argument('<paths...>', 'image files and folders')
-    .requiredOption('--model <path>', 'model: a TF.js model directory or model.json, a .safetensors or a .tflite file')
-    .option('--labels <file>', 'class names, one per line (default: the model\'s own, or a labels file beside it)')
-    .option('--top <k>', 'classes per image', parseTop, 5)
-    .option('--json', 'one JSON object per image: {"file","top":[{"index","label","probability","logit"}],"ms"}')
+    .requiredOption('--model <path>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file')
+    .option('--labels <file>', "class names, one per line (default: the model's own, or a labels file beside it)")
+    .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
+    .option('--batch <n>', 'images per inference', positiveInt('--batch'), 8)
+    .option('--json', 'JSON lines: {"file","top":[{"index","label","probability","logit"}],"ms"}, or {"file","error":{"code","message"}}')
+    .option('--csv', 'CSV: file,rank,index,label,probability,logit,error')
+    .option('--out <file>', 'write the results to this file as they are computed (stdout otherwise)')
+    .option('--no-progress', 'no progress bar (it shows only on a terminal anyway)')
     .option('--backend <name>', 'reference or wasm (default: wasm where available)', parseBackend)
     .action(async (paths: string[], flags: ClassifyFlags) => {
+      if (flags.json && flags.csv) badOption('--csv', true, 'not together with --json');
       status.exitCode = await classify(paths, flags, io);
     });
 }
 
-function parseTop(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) badOption('--top', value, 'a positive integer');
+const positiveInt = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 4096) badOption(flag, value, 'an integer from 1 to 4096');
   return Number(value);
-}
+};
 
 function parseBackend(value: string): BackendName {
   if (value !== 'reference' && value !== 'wasm') badOption('--backend', value, '"reference" or "wasm"');
   return value;
+}
+
+interface Result {
+  file: string;
+  top?: Classification[];
+  ms?: number;
+  error?: { code: string; message: string };
 }
 
 async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<number> {
@@ -60,46 +83,153 @@ async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<
     fallback: flags.backend ? 'none' : 'reference',
   });
   const size = model.architecture.inputShape[0];
-  let failed = 0;
+  const files = await collect(paths);
+  const sink = openSink(flags, io);
+  const progress = new Progress(files.length, io, flags.progress !== false);
   let done = 0;
-  const report = (file: string, err: unknown) => {
-    failed++;
-    const code = err instanceof MobilenetError ? err.code : ErrorCodes.IO;
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr(`mobilenet: ${code}: ${file}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    if (flags.json) io.stdout(JSON.stringify({ file, error: { code, message } }) + '\n');
+  let failed = 0;
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
   };
+  process.once('SIGINT', onInterrupt);
+
+  const emit = (r: Result) => {
+    if (r.error) {
+      failed++;
+      io.stderr(`${progress.clearLine()}mobilenet: ${r.error.code}: ${r.file}: ${r.error.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    } else {
+      done++;
+    }
+    sink.write(r);
+    progress.tick();
+  };
+
   try {
-    for await (const entry of walk(paths)) {
-      if ('error' in entry) {
-        report(entry.file, entry.error);
-        continue;
+    for (let start = 0; start < files.length && !interrupted; start += flags.batch) {
+      const batch: { file: string; pixels: Uint8Array }[] = [];
+      const results: Result[] = [];
+      for (const entry of files.slice(start, start + flags.batch)) {
+        try {
+          if (entry.error) throw entry.error;
+          const pixels = preprocessImage(new Uint8Array(await readFile(entry.file)), size, entry.file);
+          batch.push({ file: entry.file, pixels });
+          results.push({ file: entry.file });
+        } catch (err) {
+          results.push({ file: entry.file, error: describeError(err) });
+        }
       }
-      try {
-        const bytes = new Uint8Array(await readFile(entry.file));
-        const pixels = preprocessImage(bytes, size, entry.file);
-        const start = performance.now();
-        const [top] = model.classify(normalizePixels([pixels], size, loaded.pixelNormalization), flags.top);
-        const ms = performance.now() - start;
-        io.stdout(flags.json ? JSON.stringify({ file: entry.file, top, ms }) + '\n' : formatTop(entry.file, top!, ms));
-        done++;
-      } catch (err) {
-        report(entry.file, err);
+      if (batch.length > 0) {
+        const t0 = performance.now();
+        const tops = model.classify(normalizePixels(batch.map((b) => b.pixels), size, loaded.pixelNormalization), flags.top);
+        const ms = (performance.now() - t0) / batch.length;
+        let k = 0;
+        for (const r of results) if (!r.error) Object.assign(r, { top: tops[k++], ms });
       }
+      results.forEach(emit);
+      // Let a pending SIGINT be seen between batches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
+    process.removeListener('SIGINT', onInterrupt);
+    sink.close();
+    progress.finish();
     model.dispose();
   }
-  if (failed > 0) io.stderr(`mobilenet: classified ${done}, failed ${failed}\n`);
+  const skipped = files.length - done - failed;
+  if (failed > 0 || interrupted || files.length > 1) {
+    io.stderr(`mobilenet: classified ${done}, failed ${failed}${interrupted ? `, interrupted with ${skipped} not run` : ''}\n`);
+  }
+  if (interrupted) return EXIT_INTERRUPTED;
   return failed > 0 ? EXIT_USAGE : 0;
 }
 
-function formatTop(file: string, top: ReturnType<MobileNet['classify']>[number], ms: number): string {
-  const lines = top.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? `class ${t.index}`} (${t.index})`);
-  return `${file}  (${ms.toFixed(1)} ms)\n${lines.join('\n')}\n`;
+function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof MobilenetError) return { code: err.code, message: err.message };
+  const e = err as NodeJS.ErrnoException;
+  return { code: ErrorCodes.IO, message: e?.code ? `cannot read (${e.code})` : String(e?.message ?? err) };
 }
 
-type WalkEntry = { file: string } | { file: string; error: unknown };
+interface Sink {
+  write(r: Result): void;
+  close(): void;
+}
+
+/** Writes each result as one complete line, synchronously, so nothing done is lost on an interrupt. */
+function openSink(flags: ClassifyFlags, io: Io): Sink {
+  let fd: number | null = null;
+  if (flags.out) {
+    try {
+      fd = openSync(flags.out, 'w');
+    } catch (err) {
+      fail(ErrorCodes.IO, `--out ${flags.out}: cannot write (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  const put = (text: string) => (fd === null ? io.stdout(text) : void writeSync(fd, text));
+  if (flags.csv) put('file,rank,index,label,probability,logit,error\n');
+  return {
+    write(r) {
+      if (flags.json) put(JSON.stringify(r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top, ms: r.ms }) + '\n');
+      else if (flags.csv) put(csvRows(r));
+      else if (!r.error) put(formatTop(r));
+    },
+    close() {
+      if (fd !== null) closeSync(fd);
+    },
+  };
+}
+
+function csvRows(r: Result): string {
+  const cell = (v: unknown) => {
+    const s = v === undefined || v === null ? '' : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  if (r.error) return [r.file, '', '', '', '', '', `${r.error.code}: ${r.error.message}`].map(cell).join(',') + '\n';
+  return r.top!.map((t, i) => [r.file, i + 1, t.index, t.label, t.probability, t.logit, ''].map(cell).join(',') + '\n').join('');
+}
+
+function formatTop(r: Result): string {
+  const lines = r.top!.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? `class ${t.index}`} (${t.index})`);
+  return `${r.file}  (${r.ms!.toFixed(1)} ms)\n${lines.join('\n')}\n`;
+}
+
+/** A one-line progress bar with rate and ETA on stderr, only when stderr is a terminal. */
+class Progress {
+  private done = 0;
+  private readonly start = performance.now();
+  private readonly enabled: boolean;
+  constructor(
+    private readonly total: number,
+    private readonly io: Io,
+    wanted: boolean,
+  ) {
+    this.enabled = wanted && total > 1 && io.stderrIsTTY === true;
+  }
+  tick(): void {
+    this.done++;
+    if (!this.enabled) return;
+    const seconds = (performance.now() - this.start) / 1000;
+    const rate = this.done / Math.max(seconds, 1e-3);
+    const eta = (this.total - this.done) / rate;
+    const width = 30;
+    const filled = Math.round((this.done / this.total) * width);
+    this.io.stderr(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total}  ${rate.toFixed(1)} img/s  ETA ${eta.toFixed(0)} s `);
+  }
+  clearLine(): string {
+    return this.enabled ? '\r\x1b[K' : '';
+  }
+  finish(): void {
+    if (this.enabled) this.io.stderr('\r\x1b[K');
+  }
+}
+
+type WalkEntry = { file: string; error?: unknown };
+
+async function collect(paths: string[]): Promise<WalkEntry[]> {
+  const entries: WalkEntry[] = [];
+  for await (const e of walk(paths)) entries.push(e);
+  return entries;
+}
 
 /** Files as named, folders walked recursively in name order (images by extension only). */
 async function* walk(paths: string[]): AsyncGenerator<WalkEntry> {
@@ -108,16 +238,15 @@ async function* walk(paths: string[]): AsyncGenerator<WalkEntry> {
     try {
       info = await stat(path);
     } catch (error) {
-      yield { file: path, error: new MobilenetError(ErrorCodes.IO, `cannot read: ${(error as NodeJS.ErrnoException).code ?? error}`) };
+      yield { file: path, error: new MobilenetError(ErrorCodes.IO, `cannot read (${(error as NodeJS.ErrnoException).code ?? error})`) };
       continue;
     }
     if (!info.isDirectory()) {
       yield { file: path };
       continue;
     }
-    const names = (await readdir(path)).sort();
     const children = [];
-    for (const name of names) {
+    for (const name of (await readdir(path)).sort()) {
       const child = join(path, name);
       const s = await stat(child).catch(() => null);
       if (s?.isDirectory() || IMAGE_EXTENSIONS.test(name)) children.push(child);
@@ -142,8 +271,8 @@ async function findLabelsBeside(modelPath: string, loaded: LoadedModel): Promise
   for (const dir of [start, dirname(start)]) {
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names.filter((n) => /labels.*\.txt$/i.test(n)).sort()) {
-      const labels = parseLabels(await readFile(join(dir, name), 'utf8').catch(() => ''));
-      if (labels.length === classes) return labels;
+      const labels = await readFile(join(dir, name), 'utf8').then(parseLabels, () => null);
+      if (labels?.length === classes) return labels;
     }
   }
   return undefined;

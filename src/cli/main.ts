@@ -10,16 +10,20 @@ import { ErrorCodes, MobilenetError } from '../errors.js';
 import { registerSummary } from './summary.js';
 import { registerTables } from './tables.js';
 import { registerClassify } from './classify.js';
+import { registerConvert } from './convert.js';
 
 /** Where a command writes; tests pass collectors, the bin passes the process streams. */
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** True when stderr is a terminal: progress bars show only then. */
+  stderrIsTTY?: boolean;
 }
 
 const processIo: Io = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 /** Refused input (bad options, bad files): the user can fix it. */
@@ -44,6 +48,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerSummary(program, io);
   registerTables(program, io);
   registerClassify(program, io, status);
+  registerConvert(program, io);
   return program;
 }
 

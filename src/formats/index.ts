@@ -59,7 +59,8 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   let i = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
   while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
-  if (bytes[i] === 0x7b) return 'json';
+  // JSON text: '{' first, and no control bytes in the head (a binary length prefix has NULs).
+  if (bytes[i] === 0x7b && bytes.subarray(0, 64).every((b) => b >= 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return 'json';
   return 'unknown';
 }
 
@@ -126,26 +127,3 @@ async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-const TORCH_MEAN = [0.485, 0.456, 0.406];
-const TORCH_STD = [0.229, 0.224, 0.225];
-
-/**
- * uint8 RGB (NHWC, any number of pixels) to the network's float32 input for a model's
- * `pixelNormalization`. `unit-signed` is computed exactly as src/image/pipeline.ts step 5;
- * `tflite-uint8` is exact in float32; `torch-imagenet` is fround((fround(u8 / 255) - mean[c]) / std[c]).
- */
-export function normalizePixels(rgb: Uint8Array, mode: PixelNormalization): Float32Array {
-  const f = Math.fround;
-  const tables: Float32Array[] = [0, 1, 2].map((c) =>
-    new Float32Array(256).map((_, u8) =>
-      mode === 'unit-signed' ? f(f(f(u8 / 255) * 2) - 1)
-        : mode === 'tflite-uint8' ? (u8 - 128) / 128
-          : mode === 'torch-imagenet' ? f((f(u8 / 255) - TORCH_MEAN[c]!) / TORCH_STD[c]!)
-            : fail(ErrorCodes.OPTION, `pixelNormalization: expected unit-signed, tflite-uint8 or torch-imagenet, got ${describe(mode)}`),
-    ),
-  );
-  if (rgb.length % 3 !== 0) fail(ErrorCodes.INPUT, `normalizePixels: ${rgb.length} bytes is not a whole number of RGB pixels`);
-  const out = new Float32Array(rgb.length);
-  for (let i = 0; i < rgb.length; i++) out[i] = tables[i % 3]![rgb[i]!]!;
-  return out;
-}

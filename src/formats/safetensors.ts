@@ -96,7 +96,8 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (duplicate !== null) fail(ErrorCodes.DUPLICATE_TENSOR, `safetensors: tensor ${JSON.stringify(duplicate)} appears twice in the header`);
 
   const buffer = bytes.subarray(8 + n);
-  const metadata: Record<string, string> = {};
+  // No prototype: a key named __proto__ is just a key.
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') {
@@ -366,7 +367,12 @@ export function writeSafetensors(model: Pick<LoadedModel, 'options' | 'weights' 
     }
   }
   const arch = buildArchitecture(model.options);
-  checkWeights(arch, model.weights, { strict: true, allowNonFinite: true });
+  checkWeights(arch, model.weights, { strict: true });
+  if (model.labels) {
+    if (model.labels.length !== arch.options.numClasses) fail(ErrorCodes.OPTION, `safetensors writer: ${model.labels.length} labels for ${arch.options.numClasses} classes`);
+    const bad = model.labels.findIndex((l) => typeof l !== 'string' || /[\r\n]/.test(l));
+    if (bad >= 0) fail(ErrorCodes.OPTION, `safetensors writer: label ${bad} (${describe(model.labels[bad])}) is not a single line of text`);
+  }
   const o = arch.options;
   const metadata: Record<string, string> = {
     format: METADATA_FORMAT,

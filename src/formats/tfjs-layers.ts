@@ -45,6 +45,8 @@ import type { LoadedModel } from './index.js';
 export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
 /** A shard may exceed its tensors by this much and still be read, so the parser can say what is wrong. */
 const SHARD_SLACK = 64 * 1024;
+/** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
+const MAX_CHANNELS = 1 << 20;
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -391,7 +393,7 @@ export function parseTfjsLayersModel(modelJson: string | object, shards: Uint8Ar
   const headKernel = get(head.layer.name, 'kernel', true)!;
   const numClasses = headKernel.shape[headKernel.shape.length - 1];
   if (last.shape.length !== 4 || !(last.shape[3]! > 0)) bad(`${convs[bodyCount - 1]!.layer.name}/kernel has shape ${formatShape(last.shape)}, expected [1, 1, C, C']`);
-  if (!(typeof numClasses === 'number' && numClasses > 0)) bad(`${head.layer.name}/kernel has shape ${formatShape(headKernel.shape)}`);
+  if (!(typeof numClasses === 'number' && numClasses > 0 && numClasses <= MAX_CHANNELS)) bad(`${head.layer.name}/kernel has shape ${formatShape(headKernel.shape)}; expected [..., K] with 1 <= K <= ${MAX_CHANNELS}`);
   const options: MobileNetOptions = {
     depthMultiplier: last.shape[3]! / MOBILENET_V1_CONV_DEFS[MOBILENET_V1_CONV_DEFS.length - 1]!.depth,
     inputSize: h === w ? h : [h, w],
@@ -424,6 +426,8 @@ export function parseTfjsLayersModel(modelJson: string | object, shards: Uint8Ar
     const bias = s.useBias ? get(s.layer.name, 'bias', true)! : undefined;
     const bn = s.bn!;
     const channels = kernel.shape[kernel.shape.length - (s.depthwise ? 2 : 1)] ?? 0;
+    // Sizes that come from a shape with a zero in it have no data behind them: cap before allocating.
+    if (channels > MAX_CHANNELS) fail(ErrorCodes.WEIGHT_SHAPE, `${s.layer.name}: kernel shape ${formatShape(kernel.shape)} has more than ${MAX_CHANNELS} channels`);
     const ones = () => ({ shape: [channels], data: new Float32Array(channels).fill(1) });
     const zeros = () => ({ shape: [channels], data: new Float32Array(channels) });
     const gamma = bn.config.scale === false ? ones() : get(bn.name, 'gamma', true)!;

@@ -324,3 +324,22 @@ describe('mobilenet convert', () => {
     expect((await run(['convert', join(dir, 'missing'), join(dir, 'y.safetensors')])).err).toMatch(/ERR_IO/);
   });
 });
+
+describe('loadModelFile: the format from the content', () => {
+  it('sniffs safetensors, TFLite and JSON; refuses anything else with what it starts with', async () => {
+    const st = writeSafetensors(smallModel());
+    expect(sniffFormat(st)).toBe('safetensors');
+    expect((await loadModelFile(st)).format).toBe('safetensors');
+    expect(sniffFormat(new Uint8Array([0x1c, 0, 0, 0, 0x54, 0x46, 0x4c, 0x33]))).toBe('tflite');
+    expect(sniffFormat(new TextEncoder().encode('  {"format": "layers-model"}'))).toBe('json');
+    expect(sniffFormat(new Uint8Array([0x7b, 0, 0, 0, 0, 0, 0, 0, 0x7b]))).toBe('unknown'); // a broken length prefix, not JSON
+    let err: unknown;
+    await loadModelFile(new TextEncoder().encode('{"format": "layers-model"}')).catch((e) => (err = e));
+    expect((err as MobilenetError).code).toBe(ErrorCodes.OPTION);
+    await loadModelFile(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0])).catch((e) => (err = e));
+    expect((err as MobilenetError).code).toBe(ErrorCodes.HEADER_FORMAT);
+    expect((err as Error).message).toMatch(/starts with 89 50 4e 47 0d 0a 1a 0a/);
+    await loadModelFile(new Uint8Array(3)).catch((e) => (err = e));
+    expect((err as MobilenetError).code).toBe(ErrorCodes.FILE_TOO_SHORT);
+  });
+});

@@ -10,8 +10,8 @@ import { ErrorCodes, MobilenetError } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
 import { createModel } from '../../src/model/mobilenet.js';
 import { Tensor } from '../../src/tensor.js';
-import { preprocessImage } from '../../src/image/index.js';
-import { loadModelFile, normalizePixels } from '../../src/formats/index.js';
+import { normalizePixels, preprocessImage } from '../../src/image/index.js';
+import { loadModelFile } from '../../src/formats/index.js';
 import { Flatbuffer, parseTflite, readTfliteModel } from '../../src/formats/tflite.js';
 import { runTfjsOracle } from '../helpers/tfjs-oracle.js';
 import { requireShared, sharedPath } from '../helpers/shared.js';
@@ -90,7 +90,7 @@ describe.skipIf(!HAVE)('TFLite uint8 MobileNets (Coral)', () => {
       const rgb = photos.map((p) => preprocessImage(read(`images/${p}`), m.size, p));
       const per = m.size * m.size * 3;
       const input = new Float32Array(photos.length * per);
-      rgb.forEach((img, n) => input.set(normalizePixels(img, loaded.pixelNormalization), n * per));
+      rgb.forEach((img, n) => input.set(normalizePixels([img], m.size, loaded.pixelNormalization).data, n * per));
       const ours = model.predict(new Tensor(input, [photos.length, m.size, m.size, 3])).data;
       const oracle = (await runTfjsOracle(model.architecture, loaded.weights, input, photos.length)).get('Logits')!;
       let worst = 0;
@@ -108,6 +108,18 @@ describe.skipIf(!HAVE)('TFLite uint8 MobileNets (Coral)', () => {
         expect(topK(a, 5)).toEqual(topK(b, 5));
         lines.push(`${p}: ${loaded.labels![topK(a, 1)[0]!]} (rel err ${(diff / scale).toExponential(2)})`);
       });
+      // The uint8 model's own logits tensor (the SOFTMAX input) can represent only
+      // scale * ([0, 255] - zero_point): dequantized float logits must fall inside it (a
+      // wrong weight scale or zero point would blow them far outside).
+      const raw = parseTflite(read(modelPath(m.name)));
+      const softmax = raw.operators[raw.operators.length - 1]!;
+      const q = raw.tensors[softmax.inputs[0]!]!;
+      const [lo, hi] = [-q.zeroPoint[0]! * q.scale[0]!, (255 - q.zeroPoint[0]!) * q.scale[0]!];
+      const [min, max] = [Math.min(...ours), Math.max(...ours)];
+      lines.push(`logits in [${min.toFixed(2)}, ${max.toFixed(2)}], the uint8 logits tensor spans [${lo.toFixed(2)}, ${hi.toFixed(2)}]`);
+      expect(min).toBeGreaterThan(lo - 0.05 * (hi - lo));
+      expect(max).toBeLessThan(hi + 0.05 * (hi - lo));
+      expect(max).toBeGreaterThan(0.5 * hi);
       console.log(`tflite ${m.name} vs tfjs: worst relative logit error ${worst.toExponential(2)}\n  ${lines.join('\n  ')}`);
       expect(worst).toBeLessThanOrEqual(1e-4);
       model.dispose();
@@ -117,10 +129,10 @@ describe.skipIf(!HAVE)('TFLite uint8 MobileNets (Coral)', () => {
   it('0.75_192 recognises the photos as PROVENANCE.md says (cat, espresso)', async () => {
     const loaded = readTfliteModel(read(modelPath('0.75_192')));
     const model = await createModel({ ...loaded.options, weights: loaded.weights, labels: loaded.labels });
-    const x = normalizePixels(preprocessImage(read('images/chelsea.png'), 192), 'tflite-uint8');
+    const x = normalizePixels([preprocessImage(read('images/chelsea.png'), 192)], 192, 'tflite-uint8').data;
     const top = model.classify(new Tensor(x, [1, 192, 192, 3]), 5)[0]!.map((c) => c.label);
     expect(top.join('|')).toMatch(/cat/);
-    const y = normalizePixels(preprocessImage(read('images/coffee.png'), 192), 'tflite-uint8');
+    const y = normalizePixels([preprocessImage(read('images/coffee.png'), 192)], 192, 'tflite-uint8').data;
     expect(model.classify(new Tensor(y, [1, 192, 192, 3]), 5)[0]!.map((c) => c.label)).toContain('espresso');
   });
 });

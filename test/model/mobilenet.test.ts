@@ -5,6 +5,7 @@ import { MobilenetError } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
 import { createModel } from '../../src/model/mobilenet.js';
 import { randomWeights } from '../../src/model/random.js';
+import type { NamedTensor, WeightMap } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';
 
 const code = async (f: () => unknown) => {
@@ -94,11 +95,11 @@ describe('weights', () => {
   it('folded and unfolded BatchNorm give the same network', async () => {
     const w = randomWeights(arch, 5);
     const a = await createModel({ ...small, weights: w });
-    const folded = new Map([...a.folded].flatMap((f) => {
+    const folded: WeightMap = new Map([...a.folded].flatMap((f): [string, NamedTensor][] => {
       const [kh, kw] = f.layer.kernel;
       const shape = f.layer.kind === 'depthwise' ? [kh, kw, f.layer.inShape[2], 1] : [kh, kw, f.layer.inShape[2], f.layer.outShape[2]];
       const wName = `${f.layer.scope}/${f.layer.kind === 'depthwise' ? 'depthwise_weights' : 'weights'}`;
-      return [[wName, { shape, data: f.filter }], [`${f.layer.scope}/biases`, { shape: [f.layer.outShape[2]], data: f.bias }]] as const;
+      return [[wName, { shape, data: f.filter }], [`${f.layer.scope}/biases`, { shape: [f.layer.outShape[2]], data: f.bias }]];
     }));
     const b = await createModel({ ...small, weights: folded });
     expect(b.predict(input(1)).data).toEqual(a.predict(input(1)).data);
