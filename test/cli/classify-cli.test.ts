@@ -1,10 +1,11 @@
 // `mobilenet classify` end to end, in-process, on a temporary folder with good and broken files.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
-import { requireShared, sharedPath } from '../helpers/shared.js';
+import { repoRoot, requireShared, sharedPath } from '../helpers/shared.js';
 
 const HAVE = requireShared('models/mobilenet_v1_0.25_224/model.json', 'models/imagenet_labels_1001.txt', 'images/chelsea.png', 'images/parrot.jpg');
 
@@ -68,5 +69,61 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
     const file = await cli('classify', join(dir, 'missing.png'), '--model', model);
     expect(file.code).toBe(2);
     expect(file.stderr).toContain('missing.png');
+  });
+
+  it('--csv --out writes a CSV file as it goes: a header, K rows per image, one row per failure', async () => {
+    const out = join(dir, 'results.csv');
+    const { code, stdout } = await cli('classify', dir, '--model', model, '--csv', '--out', out, '--top', '2', '--batch', '3');
+    expect(code).not.toBe(0);
+    expect(stdout).toBe('');
+    const rows = readFileSync(out, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('file,rank,index,label,probability,logit,error');
+    expect(rows).toHaveLength(1 + 2 + 1 + 1 + 2);
+    const chelsea = rows.filter((r) => r.includes('a-chelsea.png'));
+    expect(chelsea[0]).toMatch(/,1,286,Egyptian cat,0\.\d+,[\d.]+,$/);
+    // A label with a comma is quoted (chelsea's second class is 'tabby, tabby cat').
+    expect(chelsea[1]).toMatch(/,2,282,"tabby, tabby cat",/);
+    expect(rows.find((r) => r.includes('c-text.png'))).toMatch(/ERR_IMAGE_DECODE/);
+  });
+
+  it('--json and --csv together are refused', async () => {
+    const { code, stderr } = await cli('classify', dir, '--model', model, '--json', '--csv');
+    expect(code).toBe(2);
+    expect(stderr).toContain('--csv');
+  });
+
+  const bin = join(repoRoot, 'dist', 'cli', 'main.js');
+  it('Ctrl-C leaves a valid --out file with what was done, and says how many were not run', async () => {
+    if (!existsSync(bin)) {
+      if (process.env.CI) throw new Error(`${bin} missing: CI builds before testing`);
+      console.warn(`SKIPPED: ${bin} missing (run npm run build)`);
+      return;
+    }
+    const many = join(dir, 'many');
+    mkdirSync(many);
+    for (let i = 0; i < 400; i++) copyFileSync(sharedPath('images/chelsea.png'), join(many, `img${String(i).padStart(3, '0')}.png`));
+    const out = join(dir, 'partial.jsonl');
+    const child = spawn(process.execPath, [bin, 'classify', many, '--model', model, '--json', '--out', out, '--batch', '4', '--backend', 'reference'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // Interrupt once a few results are on disk.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(out) && readFileSync(out, 'utf8').split('\n').length > 8) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 50);
+    });
+    const exit = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(exit).toBe(130);
+    const lines = readFileSync(out, 'utf8').split('\n');
+    expect(lines.at(-1)).toBe(''); // ends on a complete line
+    const done = lines.slice(0, -1).map((l) => JSON.parse(l));
+    expect(done.length).toBeGreaterThan(7);
+    expect(done.length).toBeLessThan(400);
+    expect(done.every((d) => d.top[0].label === 'Egyptian cat')).toBe(true);
+    expect(stderr).toMatch(new RegExp(`classified ${done.length}, failed 0, interrupted with ${400 - done.length} not run`));
   });
 });
