@@ -46,4 +46,4 @@ export * as reference from './reference/kernels.js';
 export { loadModelFile, type LoadedModel, type PixelNormalization } from './formats/index.js';
 export { parseTfjsGraphModel, loadTfjsGraphModel } from './formats/tfjs-graph.js';
 export { parseLabels, loadLabels } from './formats/labels.js';
-export { decodeImage, preprocessImage, imageToInput, toModelInput, toModelInput01 } from './image/index.js';
+export { decodeImage, preprocessImage, imageToInput, normalizePixels, toModelInput, toModelInput01, resizeBilinear, centerCropSquare } from './image/index.js';

@@ -1,6 +1,10 @@
-import ndarray from 'ndarray';
 import type { NdArray } from 'ndarray';
 import { ErrorCodes, fail, describe } from './errors.js';
+
+// Loaded dynamically: a browser without an import map cannot resolve the bare specifier
+// 'ndarray', and a static import would stop the whole module graph from loading there.
+// Only toNdarray() needs it (ndarray input is duck-typed); it says so when it is missing.
+const ndarray = await import('ndarray').then((m) => m.default, () => null);
 
 export type Shape4 = readonly [n: number, h: number, w: number, c: number];
 
@@ -39,6 +43,7 @@ export class Tensor {
 
   /** A zero-copy ndarray view over the same data. */
   toNdarray(): NdArray<Float32Array> {
+    if (!ndarray) return fail(ErrorCodes.IO, "toNdarray: the 'ndarray' package could not be loaded (in a browser, map it with an import map)");
     return ndarray(this.data, this.shape);
   }
 

@@ -11,6 +11,7 @@ import { registerSummary } from './summary.js';
 import { registerTables } from './tables.js';
 import { registerClassify } from './classify.js';
 import { registerConvert } from './convert.js';
+import { registerGolden } from './golden.js';
 
 /** Where a command writes; tests pass collectors, the bin passes the process streams. */
 export interface Io {
@@ -49,6 +50,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerTables(program, io);
   registerClassify(program, io, status);
   registerConvert(program, io);
+  registerGolden(program, io, status);
   return program;
 }
 

@@ -396,7 +396,7 @@ export async function readBundle(dir: string): Promise<GoldenBundle> {
   }
   for (const t of manifest.tensors) {
     const bytes = await readBundleFile(dir, t.npy);
-    const npy = inFile(t.npy, () => parseNpy(bytes, t.npy));
+    const npy = parseNpy(bytes, t.npy);
     if (npy.descr !== '<f4') fail(ErrorCodes.DTYPE, `${t.npy}: expected dtype '<f4', found ${JSON.stringify(npy.descr)}`);
     if (!sameShape(npy.shape, t.shape)) fail(ErrorCodes.SHAPE, `${t.npy}: expected shape ${formatShape(t.shape)} (the manifest), found ${formatShape(npy.shape)}`);
     const hash = sha256Hex(npy.body);
