@@ -12,8 +12,7 @@
  * Every loader returns a `LoadedModel`: TF-Slim names and TF layouts, architecture options and
  * the pixel normalisation the weights were trained with.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, readFile, stat } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
 import type { MobileNetOptions } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights.js';

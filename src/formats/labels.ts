@@ -2,7 +2,7 @@
  * Class labels: one per line, line k is class k. The TF-Slim / TF-Hub 1001-class heads put
  * `background` at 0 and the ImageNet-1k synsets at 1..1000 (shared/models/PROVENANCE.md §3).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, fail } from '../errors.js';
 
 /** Splits on LF or CRLF; one final newline is allowed, empty or blank lines anywhere else are refused. */

@@ -18,9 +18,7 @@
  * Validation order, failing on the first error: JSON, manifest (dtype, quantization, shape,
  * duplicates), shards (count, HTML pages, byte totals), graph, names and shapes, finiteness.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, fileURLToPath, join, readFile, stat } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import {
   MOBILENET_V1_CONV_DEFS,

@@ -29,8 +29,7 @@
  * InputLayer (224 when it is left open), BatchNorm epsilon from the layers;
  * pixelNormalization 'unit-signed' (Keras' `preprocess_input`: x / 127.5 - 1).
  */
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, readFile, stat } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import {
   MOBILENET_V1_CONV_DEFS,

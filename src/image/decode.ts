@@ -3,9 +3,18 @@
  * its name. The result is always 8-bit RGB, row-major, no padding. See pipeline.ts for the
  * exact conversions.
  */
-import pngjs from 'pngjs';
-import jpeg from 'jpeg-js';
+import type PngjsModule from 'pngjs';
+import type JpegModule from 'jpeg-js';
 import { ErrorCodes, fail } from '../errors.js';
+
+// CommonJS decoders: loaded where a module loader can (Node, Deno, Bun, bundlers). A browser
+// page without a bundler decodes with the platform (canvas) and passes RGB bytes instead.
+const pngjsLoaded: typeof PngjsModule | null = await import('pngjs').then((m) => m.default ?? m, () => null);
+const jpegLoaded: typeof JpegModule | null = await import('jpeg-js').then((m) => m.default ?? m, () => null);
+
+function unavailable(format: string): never {
+  return fail(ErrorCodes.IMAGE_DECODE, `${format} decoding is not available in this runtime (pngjs / jpeg-js could not be loaded); decode the image yourself and pass RGB bytes`);
+}
 
 export interface RgbImage {
   width: number;
@@ -47,7 +56,7 @@ function decodePng(bytes: Uint8Array, name: string): RgbImage {
   let png: { width: number; height: number; data: Uint8Array };
   try {
     // pngjs expands palette, grey and 1/2/4/16-bit data to 8-bit RGBA.
-    png = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    png = (pngjsLoaded ?? unavailable('PNG')).PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     return fail(ErrorCodes.IMAGE_DECODE, `${name}: cannot decode PNG: ${(e as Error)?.message ?? String(e)}`, e);
   }
@@ -66,7 +75,7 @@ function decodePng(bytes: Uint8Array, name: string): RgbImage {
 
 function decodeJpeg(bytes: Uint8Array, name: string): RgbImage {
   try {
-    const img = jpeg.decode(bytes, {
+    const img = (jpegLoaded ?? unavailable('JPEG')).decode(bytes, {
       useTArray: true,
       formatAsRGBA: false, // RGB out; grey is expanded, CMYK/YCCK converted by jpeg-js
       maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
