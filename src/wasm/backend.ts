@@ -14,7 +14,7 @@
 import { ErrorCodes, fail } from '../errors.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
-import { registerBackend, type InferenceBackend } from '../model/mobilenet.js';
+import type { InferenceBackend } from '../model/mobilenet.js';
 import type { Activations } from '../reference/backend.js';
 import { softmaxRef } from '../reference/kernels.js';
 import {
@@ -60,8 +60,10 @@ export function gemm(
 
 export class WasmBackend implements InferenceBackend {
   readonly name = 'wasm' as const;
-  private readonly memory: WebAssembly.Memory;
-  private readonly kernels: KernelExports;
+  // Dropped by dispose(): the arena and the instance become garbage at once.
+  private memory: WebAssembly.Memory;
+  private kernels: KernelExports;
+  private disposed = false;
   private readonly plan: Planned[];
   private readonly weightsEnd: number;
   /** Floats of the largest activation of one image. */
@@ -105,7 +107,7 @@ export class WasmBackend implements InferenceBackend {
 
   /** Bytes of the arena (the WebAssembly.Memory) as planned now. */
   get memoryBytes(): number {
-    return this.memory.buffer.byteLength;
+    return this.disposed ? 0 : this.memory.buffer.byteLength;
   }
 
   private bytesFor(batch: number): number {
@@ -134,6 +136,7 @@ export class WasmBackend implements InferenceBackend {
   }
 
   run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations {
+    this.checkLive();
     const inSize = this.arch.inputShape[0] * this.arch.inputShape[1] * this.arch.inputShape[2];
     if (!Number.isSafeInteger(batch) || batch < 1 || input.length !== batch * inSize) {
       fail(ErrorCodes.INPUT, `wasm backend: expected ${batch} x ${inSize} input values, got ${input.length}`);
@@ -166,6 +169,7 @@ export class WasmBackend implements InferenceBackend {
    * (from activation buffer A into B; the contents are whatever is there).
    */
   layerRunner(index: number, batch = 1): () => void {
+    this.checkLive();
     this.place(batch);
     const { layer, weights } = this.plan[index]!;
     const { bufA, bufB, kernels } = this;
@@ -173,7 +177,15 @@ export class WasmBackend implements InferenceBackend {
   }
 
   dispose(): void {
-    // The memory and the instance go with this object; nothing else holds them.
+    if (this.disposed) return;
+    this.disposed = true;
+    // Nothing else references the memory or the instance: both are collectable now.
+    this.memory = null as unknown as WebAssembly.Memory;
+    this.kernels = null as unknown as KernelExports;
+  }
+
+  private checkLive(): void {
+    if (this.disposed) fail(ErrorCodes.DISPOSED, 'wasm backend: used after dispose()');
   }
 }
 
@@ -234,4 +246,3 @@ export async function createWasmBackend(
   return new WasmBackend(arch, folded, module, max);
 }
 
-registerBackend('wasm', (arch, folded) => createWasmBackend(arch, folded));

@@ -1,8 +1,9 @@
 /**
- * TF.js layers models (Keras MobileNet through tfjs-converter). @tensorflow/tfjs-layers is not
- * installed, so the fixtures are written programmatically (test/fixtures-gen/keras-mobilenet.ts)
- * and the oracle executes their Keras topology layer by layer in TensorFlow.js ops, with the
- * Keras weight names and Keras padding semantics, independently of the loader's mapping.
+ * TF.js layers models (Keras MobileNet through tfjs-converter): crafted variants and refusals.
+ * These fixtures are written programmatically (test/fixtures-gen/keras-mobilenet.ts) and the
+ * oracle executes their Keras topology layer by layer in TensorFlow.js ops. The fixture built by
+ * @tensorflow/tfjs-layers itself, with its own predict as the oracle, is in
+ * tfjs-layers-real.test.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -141,6 +141,12 @@ describe('f32_dwconv3x3_minmax', () => {
     depthwiseCase({ batch: 1, H: 112, W: 112, Cin: 32, Cout: 32, kh: 3, kw: 3, s: 1, d: 1, mode: 'same', act: 'relu6' }, 1);
     depthwiseCase({ batch: 1, H: 112, W: 112, Cin: 64, Cout: 64, kh: 3, kw: 3, s: 2, d: 1, mode: 'same', act: 'relu6' }, 2);
   });
+  it('both interior strategies: H=9 W=30 C=201 (per pixel) and H=7 W=30 C=101 (per row), s=1|2 d=1|2 N=1|2', () => {
+    let seed = 77;
+    for (const C of [201, 101]) for (const s of [1, 2]) for (const d of [1, 2]) {
+      depthwiseCase({ batch: 1 + (seed % 2), H: C === 201 ? 9 : 7, W: 30, Cin: C, Cout: C, kh: 3, kw: 3, s, d, mode: MODES[seed % 4]!, act: 'relu6' }, seed++);
+    }
+  });
   it('clamp: relu6 outputs lie in [0, 6]', () => {
     h.reset();
     const c: ConvCase = { batch: 1, H: 9, W: 9, Cin: 13, Cout: 13, kh: 3, kw: 3, s: 1, d: 1, mode: 'same', act: 'relu6' };
@@ -208,6 +214,12 @@ describe('f32_conv_minmax (dense)', () => {
       });
     }
   }
+  it('dilation 4: H=13|17 W=17|21 Cin=3|5 Cout=9|16 k=3x3|2x2 s=1|2 pad=all', () => {
+    let seed = 4000;
+    for (const [H, W] of [[13, 17], [17, 21]] as const) for (const Cin of [3, 5]) for (const Cout of [9, 16]) for (const [kh, kw] of [[3, 3], [2, 2]] as const) {
+      convCase({ batch: 1 + (seed % 3 === 0 ? 2 : 0), H, W, Cin, Cout, kh, kw, s: 1 + (seed % 2), d: 4, mode: MODES[seed % 4]!, act: ACTS[seed % 3]! }, seed++);
+    }
+  });
   it('first layer: H=224 W=224 C=3->32 k=3x3 s=2 pad=same relu6', () => {
     convCase({ batch: 1, H: 224, W: 224, Cin: 3, Cout: 32, kh: 3, kw: 3, s: 2, d: 1, mode: 'same', act: 'relu6' }, 3);
   });

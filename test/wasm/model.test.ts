@@ -3,7 +3,7 @@
  * (the kernels keep the reference's summation order). The 16 alpha x rho configurations live
  * in model-grid.test.ts; this file covers the options and the runtime's contract.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
 import { foldWeights } from '../../src/model/fold.js';
@@ -88,6 +88,26 @@ describe('wasm runtime', () => {
     expect(a).toEqual(ref.predict(one).data);
     model.dispose();
     expect(() => model.predict(one)).toThrow(expect.objectContaining({ code: ErrorCodes.DISPOSED }));
+  });
+
+  it('dispose() releases the arena; the backend then refuses with ERR_DISPOSED', async () => {
+    const arch = buildArchitecture({ depthMultiplier: 0.25, inputSize: 32, numClasses: 5 });
+    const backend = await createWasmBackend(arch, foldWeights(arch, randomWeights(arch, 1)));
+    expect(backend.memoryBytes).toBeGreaterThan(0);
+    backend.dispose();
+    backend.dispose();
+    expect(backend.memoryBytes).toBe(0);
+    expect(() => backend.run(new Float32Array(32 * 32 * 3), 1, new Set(['Logits']))).toThrow(expect.objectContaining({ code: ErrorCodes.DISPOSED }));
+  });
+
+  it('refuses to start without SIMD (ERR_NO_SIMD)', async () => {
+    const spy = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
+    try {
+      expect(hasWasmSimd()).toBe(false);
+      await expect(compileKernels(wasmBytes())).rejects.toMatchObject({ code: ErrorCodes.NO_SIMD });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('outputs are caller-owned copies', async () => {
