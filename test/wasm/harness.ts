@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { compileKernels, instantiateKernels, type KernelExports } from '../../src/wasm/loader.js';
 import type { Activation } from '../../src/model/architecture.js';
+import { mulberry32 } from '../../src/model/random.js';
 
 export const wasmBytes = () => readFileSync(new URL('../../build/kernels.wasm', import.meta.url));
 
@@ -60,15 +61,10 @@ export class Harness {
   }
 }
 
+/** Uniform in [0, 1) from the project's seeded generator. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {
