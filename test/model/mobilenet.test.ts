@@ -116,3 +116,28 @@ describe('dispose', () => {
     }
   });
 });
+
+describe('backend choice (18)', () => {
+  it('without SIMD: ERR_NO_SIMD, or the reference path with a warning where the caller allowed it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { vi } = await import('vitest');
+    const source = new Uint8Array(readFileSync(new URL('../../build/kernels.wasm', import.meta.url)));
+    const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const [c, m] = await code(() => createModel({ ...small, backend: 'wasm', wasm: { source } }));
+      expect(c).toBe('ERR_NO_SIMD');
+      expect(m).toContain('SIMD');
+      const model = await createModel({ ...small, backend: 'wasm', wasm: { source }, fallback: 'reference' });
+      expect(model.backend).toBe('reference');
+      expect(model.memoryBytes).toBeNull();
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('falling back to the reference backend'));
+    } finally {
+      validate.mockRestore();
+      warn.mockRestore();
+    }
+    const wasm = await createModel({ ...small, backend: 'wasm', wasm: { source } });
+    expect(wasm.backend).toBe('wasm');
+    expect(wasm.memoryBytes).toBeGreaterThan(0);
+  });
+});
