@@ -1,73 +1,53 @@
 /**
- * `npm run bench`: the whole network, batch 1, our engine against TensorFlow.js (wasm, cpu)
- * and onnxruntime (node, web). Every engine's output is first checked against our reference
- * path (max|a-b| / max|b| <= 1e-4); an engine that disagrees is not timed.
+ * `npm run bench`: the benchmark suite. Stages, in order (each can be chosen with --stages):
  *
- * Timing: cold start (build + first run; truly cold only for the first configuration, later
- * ones find the engine's runtime already loaded) apart; then `--rounds` rounds, each a tinybench run
- * of every engine (warm-up for >= 500 ms, long enough for V8 to tier the wasm engines up from
- * Liftoff to TurboFan; then at least `--time` ms and 2 runs each), the engine
- * order rotated every round so that no engine always runs first or while the CPU is hot.
- * Samples of all rounds are pooled into the median and p90. Inputs rotate over 4 buffers.
+ *   ceiling  the machine's f32x4 mul+add rate from WebAssembly on one core (bench/lib/probe.ts)
+ *   kernels  each kernel on the real layer shapes: SIMD, its scalar twin, the TypeScript reference
+ *   layers   one inference broken down by layer: time share beside Mult-Add share (Table 2)
+ *   models   the alpha x resolution grid at batch 1 and 8, ours and the peers (bench/peers.ts),
+ *            interleaved, every peer checked against ours before it is timed (Figure 4)
  *
- *   npm run bench [-- --json] [--rounds 4] [--time 1000]
+ * Writes bench/results/ (bench/results/quick/ with --quick): a JSON tagged with the runtime, CPU,
+ * date and commit, report.md and three SVG plots. Progress goes to stderr. See docs/benchmarks.md.
+ *
+ *   npm run bench                 the full suite (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick      short runs, 4 configurations (under 2 minutes)
+ *   npm run bench -- --help       every option
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Bench } from 'tinybench';
-import type { MobileNetOptions } from '../src/model/architecture.js';
-import { createModel, type BackendName } from '../src/model/mobilenet.js';
-import { mulberry32 } from '../src/model/random.js';
-import { Tensor } from '../src/tensor.js';
-import { createPeer, PEERS, type Engine } from './peers.js';
+import { buildArchitecture, convLayers } from '../src/model/architecture.js';
+import { defaultKernels, setKernelSource } from '../src/wasm/loader.js';
+import { OptionError, USAGE, parseSuiteArgs, selectLayers, type SuiteOptions } from './lib/options.js';
+import { measureCeiling } from './lib/probe.js';
+import { Progress } from './lib/progress.js';
+import { renderPlots, renderReport } from './lib/report.js';
+import type { Meta, SuiteResults } from './lib/types.js';
+import { kernelStage } from './stages/kernels.js';
+import { layerStage } from './stages/layers.js';
+import { coldScriptBeside, modelStage } from './stages/models.js';
 
-interface Config {
-  name: string;
-  options: MobileNetOptions;
-  /** The reference path is slow: timed only on the small model. */
-  reference: boolean;
-}
-
-const CONFIGS: Config[] = [
-  { name: 'alpha=1.0 224x224', options: {}, reference: false },
-  { name: 'alpha=0.25 128x128', options: { depthMultiplier: 0.25, inputSize: 128 }, reference: true },
-];
-const BATCH = 1;
 const SEED = 1;
-const TOLERANCE = 1e-4;
 
-export interface Row {
-  config: string;
-  engine: string;
-  batch: number;
-  macs: number;
-  coldMs: number;
-  medianMs: number;
-  p90Ms: number;
-  /** 2 * MACs / median time. */
-  gflops: number;
-  /** TF.js wasm's median / this engine's median: above 1 is faster than TF.js wasm. */
-  speedVsTfjsWasm: number | null;
-  runs: number;
-  /** Against our reference path, on the first input. */
-  maxRelError: number;
-}
+/** Durations of the full suite and of --quick. */
+const PRESETS = {
+  full: {
+    ceiling: { callMs: 20, calls: 30 },
+    kernels: { timeMs: 250, iterations: 10, warmupMs: 100 },
+    layers: { sweeps: 30, timeMs: 3000, warmupMs: 500 },
+    models: { rounds: 5, sliceMs: 300, warmupMs: 300, tfjsCpuMaxMacs: 50e6 },
+  },
+  quick: {
+    ceiling: { callMs: 10, calls: 15 },
+    kernels: { timeMs: 40, iterations: 3, warmupMs: 20 },
+    layers: { sweeps: 8, timeMs: 500, warmupMs: 200 },
+    models: { rounds: 2, sliceMs: 100, warmupMs: 150, tfjsCpuMaxMacs: 15e6 },
+  },
+} as const;
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!(Number.isInteger(value) && value > 0)) throw new Error(`bench: ${name} expects a positive integer`);
-  return value;
-};
-const asJson = args.includes('--json');
-const rounds = option('--rounds', 4);
-const timeMs = option('--time', 1000);
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-/** The package root: the nearest folder above this file with a package.json (works from src and dist). */
 function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json'))) {
@@ -78,144 +58,140 @@ function packageRoot(): string {
   return dir;
 }
 
-/** Registers our wasm backend, or says why there is no wasm row. */
-async function loadOurWasm(): Promise<boolean> {
+/** Read-only git: the commit, and whether tracked files differ from it. */
+function gitState(root: string): { commit: string | null; dirty: boolean | null } {
+  const git = (...args: string[]) => execFileSync('git', ['--no-optional-locks', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
-    const kernels = path.join(packageRoot(), 'build', 'kernels.wasm');
-    if (!existsSync(kernels)) throw new Error(`${kernels} not built (npm run build:wasm)`);
-    const { setKernelSource } = await import('../src/wasm/loader.js');
-    setKernelSource(kernels);
-    await import('../src/wasm/backend.js');
-    return true;
-  } catch (e) {
-    log(`our wasm backend: skipped (${(e as Error).message})`);
-    return false;
-  }
-}
-
-function randomInputs(count: number, size: number): Float32Array[] {
-  const next = mulberry32(SEED + 1);
-  return Array.from({ length: count }, () => new Float32Array(size).map(() => (next() / 2 ** 32) * 2 - 1));
-}
-
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  if (actual.length !== expected.length) return Infinity;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
-}
-
-/** Linear interpolation between order statistics, as tinybench does for its percentiles. */
-function percentile(sorted: readonly number[], q: number): number {
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
-}
-
-async function ourEngine(config: Config, backend: BackendName): Promise<Engine> {
-  const model = await createModel({ ...config.options, seed: SEED, backend });
-  const [h, w, c] = model.architecture.inputShape;
-  return {
-    name: `ours-${backend}`,
-    run: async (input) => model.predict(new Tensor(input, [BATCH, h, w, c])).data,
-    dispose: async () => model.dispose(),
-  };
-}
-
-async function benchConfig(config: Config, ourWasm: boolean): Promise<Row[]> {
-  const reference = await createModel({ ...config.options, seed: SEED, backend: 'reference' });
-  const arch = reference.architecture;
-  const macs = arch.layers.reduce((sum, l) => sum + l.macs, 0);
-  const inputs = randomInputs(4, BATCH * arch.inputShape.reduce((a, b) => a * b, 1));
-  const [h, w, c] = arch.inputShape;
-  log(`${config.name}: ${(macs / 1e6).toFixed(1)}M Mult-Adds; reference output for the check...`);
-  const expected = reference.predict(new Tensor(inputs[0]!, [BATCH, h, w, c])).data;
-
-  const makers: [string, () => Promise<Engine>][] = [];
-  if (config.reference) makers.push(['ours-reference', () => ourEngine(config, 'reference')]);
-  if (ourWasm) makers.push(['ours-wasm', () => ourEngine(config, 'wasm')]);
-  for (const p of PEERS) makers.push([p, () => createPeer(p, arch, reference.folded, BATCH)]);
-
-  // Cold start, then the correctness gate.
-  const engines: { engine: Engine; coldMs: number; error: number }[] = [];
-  for (const [name, make] of makers) {
+    const commit = git('rev-parse', 'HEAD');
+    let dirty: boolean | null = null;
     try {
-      const t0 = performance.now();
-      const engine = await make();
-      const output = await engine.run(inputs[0]!);
-      const coldMs = performance.now() - t0;
-      const error = relativeError(output, expected);
-      log(`  ${name}: cold ${coldMs.toFixed(1)} ms, max rel. error ${error.toExponential(2)}`);
-      if (!(error <= TOLERANCE)) {
-        log(`  ${name}: NOT TIMED, its output disagrees with the reference path`);
-        await engine.dispose();
-        continue;
-      }
-      engines.push({ engine, coldMs, error });
-    } catch (e) {
-      log(`  ${name}: NOT TIMED, ${(e as Error).message}`);
+      dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
+    } catch {
+      dirty = null;
     }
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
   }
-
-  const samples = new Map<string, number[]>(engines.map((e) => [e.engine.name, []]));
-  for (let round = 0; round < rounds; round++) {
-    const bench = new Bench({ time: timeMs, iterations: 2, warmupIterations: 1, warmupTime: 500, retainSamples: true, throws: true });
-    for (let k = 0; k < engines.length; k++) {
-      const { engine } = engines[(k + round) % engines.length]!;
-      let i = 0;
-      bench.add(engine.name, async () => {
-        await engine.run(inputs[i++ % inputs.length]!);
-      });
-    }
-    await bench.run();
-    for (const task of bench.tasks) {
-      const result = task.result;
-      if (result.state !== 'completed' || !result.latency.samples) throw new Error(`bench: ${task.name} did not complete`);
-      samples.get(task.name)!.push(...result.latency.samples);
-    }
-    log(`  round ${round + 1}/${rounds} done`);
-  }
-
-  const rows: Row[] = engines.map(({ engine, coldMs, error }) => {
-    const sorted = samples.get(engine.name)!.sort((a, b) => a - b);
-    const medianMs = percentile(sorted, 0.5);
-    return {
-      config: config.name, engine: engine.name, batch: BATCH, macs, coldMs, medianMs,
-      p90Ms: percentile(sorted, 0.9),
-      gflops: (2 * macs * BATCH) / (medianMs * 1e6),
-      speedVsTfjsWasm: null, runs: sorted.length, maxRelError: error,
-    };
-  });
-  const base = rows.find((r) => r.engine === 'tfjs-wasm');
-  for (const r of rows) r.speedVsTfjsWasm = base ? base.medianMs / r.medianMs : null;
-  for (const { engine } of engines) await engine.dispose();
-  reference.dispose();
-  return rows;
 }
 
-function table(rows: readonly Row[]): string {
-  const head = ['config', 'engine', 'cold ms', 'median ms', 'p90 ms', 'GFLOP/s', 'x tfjs-wasm', 'runs', 'max rel err'];
-  const body = rows.map((r) => [
-    r.config, r.engine, r.coldMs.toFixed(1), r.medianMs.toFixed(2), r.p90Ms.toFixed(2), r.gflops.toFixed(2),
-    r.speedVsTfjsWasm === null ? '-' : r.speedVsTfjsWasm.toFixed(2), String(r.runs), r.maxRelError.toExponential(1),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+/** The TypeScript reference kernel on every layer (full) or one layer of each kind (quick). */
+function referenceSubset(kinds: readonly string[], chosen: readonly number[], quick: boolean): Set<number> {
+  if (!quick) return new Set(chosen);
+  const seen = new Set<string>();
+  const subset = new Set<number>();
+  for (const i of chosen) {
+    if (!seen.has(kinds[i]!)) subset.add(i);
+    seen.add(kinds[i]!);
+  }
+  return subset;
 }
 
-const runtime = { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, platform: `${os.platform()}-${os.arch()}` };
-log(`node ${runtime.node}, ${runtime.cpu} (${runtime.cores} cores), batch ${BATCH}, ${rounds} rounds of >= ${timeMs} ms per engine`);
-const ourWasm = await loadOurWasm();
-const rows: Row[] = [];
-for (const config of CONFIGS) rows.push(...(await benchConfig(config, ourWasm)));
-if (asJson) {
-  process.stdout.write(`${JSON.stringify({ runtime, rows }, null, 2)}\n`);
+async function main(o: SuiteOptions): Promise<SuiteResults> {
+  const started = new Date();
+  const t0 = performance.now();
+  const loadStart = os.loadavg();
+  const root = packageRoot();
+  const preset = o.quick ? PRESETS.quick : PRESETS.full;
+  const kernelsPath = path.join(root, 'build', 'kernels.wasm');
+  if (!existsSync(kernelsPath)) throw new Error(`${kernelsPath} is not built: run npm run build:wasm first`);
+  setKernelSource(kernelsPath);
+  const module = await defaultKernels();
+  const progress = new Progress();
+  const cpus = os.cpus();
+  const notes: string[] = [
+    'TF.js wasm runs one thread: its threaded build needs SharedArrayBuffer workers and tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false whenever IS_NODE (tfjs issue #3830), so a 2-thread row cannot be measured in Node.',
+    'onnxruntime-node and onnxruntime-web run with 1 intra-op and 1 inter-op thread; ours is single-threaded.',
+  ];
+  if (loadStart[0]! > cpus.length) notes.push(`The 1-minute load at the start (${loadStart[0]!.toFixed(2)}) was above the ${cpus.length} cores: other work competed for the CPU and the times are noisier and slower than on a quiet machine.`);
+  progress.note(`bench: node ${process.version}, ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), load ${loadStart.map((v) => v.toFixed(2)).join(' ')}${o.quick ? ', --quick' : ''}`, true);
+
+  const results: SuiteResults = { meta: undefined as unknown as Meta, ceiling: null, kernels: null, layers: null, models: null };
+  const [alpha, resolution] = [o.alphas[0]!, o.resolutions[0]!];
+
+  if (o.stages.includes('ceiling')) {
+    progress.begin('ceiling', 1);
+    progress.update('f32x4 mul+add probe');
+    results.ceiling = await measureCeiling(preset.ceiling.callMs, preset.ceiling.calls);
+    progress.update('', true);
+    progress.end(`${results.ceiling.gmacs.toFixed(2)} GMAC/s (${results.ceiling.tiles.map((t) => `${t.tile} ${t.gmacs.toFixed(2)}`).join(', ')})`);
+  }
+  if (o.stages.includes('kernels')) {
+    const layers = convLayers(buildArchitecture({ depthMultiplier: alpha, inputSize: resolution }));
+    const chosen = selectLayers(layers.map((l) => l.name), o.layers);
+    results.kernels = await kernelStage(module, {
+      alpha, resolution, layers: chosen, ...preset.kernels, seed: SEED,
+      referenceLayers: referenceSubset(layers.map((l) => l.kind), chosen, o.quick),
+    }, progress);
+  }
+  if (o.stages.includes('layers')) {
+    results.layers = await layerStage({ alpha, resolution, ...preset.layers, seed: SEED }, progress);
+  }
+  if (o.stages.includes('models')) {
+    if (o.peers.includes('tfjs-cpu')) notes.push(`tfjs-cpu (plain JavaScript) is timed only where Mult-Adds x batch is at most ${preset.models.tfjsCpuMaxMacs / 1e6}M, to keep the run within its time budget.`);
+    results.models = await modelStage({
+      alphas: o.alphas, resolutions: o.resolutions, batches: o.batches, peers: o.peers, ...preset.models, seed: SEED,
+      coldScript: coldScriptBeside(path.dirname(fileURLToPath(import.meta.url))), kernelsPath,
+    }, progress);
+  }
+
+  if (results.models?.rows.some((r) => r.engine === 'ort-node')) {
+    notes.push('ort-node is native code (MLAS: 8-lane AVX2 with fused multiply-add on x86), not bound by the 4-lane, FMA-less wasm SIMD ceiling above: it is a reference point for what the CPU can do natively, not a wasm peer.');
+  }
+  const loadEnd = os.loadavg();
+  if (loadEnd[0]! > cpus.length && !(loadStart[0]! > cpus.length)) notes.push(`The 1-minute load at the end (${loadEnd[0]!.toFixed(2)}) was above the ${cpus.length} cores: other work started during the run.`);
+  if (results.ceiling) {
+    // Once more at the end: the ceiling is a limit, and a busy moment at the start would lower it.
+    progress.begin('ceiling again', 1);
+    const again = await measureCeiling(preset.ceiling.callMs, preset.ceiling.calls);
+    progress.update('', true);
+    const best = again.gmacs > results.ceiling.gmacs ? again : results.ceiling;
+    results.ceiling = { ...best, method: `${best.method}; measured at the start (${results.ceiling.gmacs.toFixed(2)}) and at the end (${again.gmacs.toFixed(2)}) of the run, the higher kept` };
+    progress.end(`${again.gmacs.toFixed(2)} GMAC/s; kept ${results.ceiling.gmacs.toFixed(2)}`);
+  }
+  const { commit, dirty } = gitState(root);
+  results.meta = {
+    date: started.toISOString(),
+    commit,
+    dirty,
+    runtime: { node: process.version, v8: process.versions.v8, platform: `${os.platform()}-${os.arch()}` },
+    cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length, mhz: cpus[0]?.speed ?? 0 },
+    loadavg: { start: loadStart, end: loadEnd },
+    quick: o.quick,
+    options: { alphas: o.alphas, resolutions: o.resolutions, batches: o.batches, layers: o.layers, peers: o.peers, stages: o.stages, preset },
+    durationS: (performance.now() - t0) / 1000,
+    kernelsWasmBytes: statSync(kernelsPath).size,
+    notes,
+  };
+  return results;
+}
+
+function write(results: SuiteResults, o: SuiteOptions): string {
+  const root = packageRoot();
+  const dir = path.resolve(root, o.out ?? path.join('bench', 'results', o.quick ? 'quick' : ''));
+  mkdirSync(dir, { recursive: true });
+  const m = results.meta;
+  const tag = `${m.date.slice(0, 16).replace(/[:T]/g, '-')}_${(m.commit ?? 'nogit').slice(0, 7)}_node${m.runtime.node.replace(/^v/, '')}`;
+  const json = path.join(dir, `results_${tag}.json`);
+  writeFileSync(json, `${JSON.stringify(results, null, 1)}\n`);
+  writeFileSync(path.join(dir, 'report.md'), `${renderReport(results)}\n_Data: ${path.basename(json)}_\n`);
+  for (const plot of renderPlots(results)) writeFileSync(path.join(dir, plot.file), plot.svg);
+  return json;
+}
+
+let options: ReturnType<typeof parseSuiteArgs>;
+try {
+  options = parseSuiteArgs(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof OptionError)) throw e;
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(2);
+}
+if (options.help) {
+  process.stdout.write(`${USAGE}\n\nSee docs/benchmarks.md.\n`);
 } else {
-  process.stdout.write(`\n${table(rows)}\n\nx tfjs-wasm: TF.js wasm median / engine median (above 1: faster than TF.js wasm). One thread everywhere.\n`);
+  const results = await main(options);
+  const json = write(results, options);
+  process.stderr.write(`bench: wrote ${path.relative(process.cwd(), json)}, report.md and the plots beside it (${results.meta.durationS.toFixed(0)} s)\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify(results)}\n`);
 }

@@ -14,7 +14,7 @@
  *
  * Main tile MR = 4 rows x NR = 8 output channels (8 f32x4 accumulators). A is read 4 k at a
  * time with one v128.load per row and broadcast with i32x4.shuffle (the "splat" variant: on
- * x86 it beat v128.load32_splat by ~10%, see bench/kernels.bench.ts). Rows left over (m % 4)
+ * x86 it beat v128.load32_splat by ~10%, measured with the kernels stage of npm run bench). Rows left over (m % 4)
  * take a 1 x 16 / 1 x 8 path instead of recomputing duplicated rows (the classifier has m = 1).
  *
  * Contract: m >= 1, n >= 1, k >= 1; `a` holds m rows of k floats, `aStride` bytes apart;

@@ -12,6 +12,7 @@ import { registerTables } from './tables.js';
 import { registerClassify } from './classify.js';
 import { registerConvert } from './convert.js';
 import { registerGolden } from './golden.js';
+import { registerBench } from './bench.js';
 
 /** Where a command writes; tests pass collectors, the bin passes the process streams. */
 export interface Io {
@@ -51,6 +52,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerClassify(program, io, status);
   registerConvert(program, io);
   registerGolden(program, io, status);
+  registerBench(program, io);
   return program;
 }
 
