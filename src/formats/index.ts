@@ -12,7 +12,7 @@
  * Every loader returns a `LoadedModel`: TF-Slim names and TF layouts, architecture options and
  * the pixel normalisation the weights were trained with.
  */
-import { join, readFile, stat } from '../platform/node.js';
+import { io, join, readFile, stat } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
 import type { MobileNetOptions } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights.js';
@@ -20,6 +20,7 @@ import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
 import { loadTfjsGraphModel } from './tfjs-graph.js';
 import { loadTfjsLayersModel } from './tfjs-layers.js';
+import { MAX_MODEL_JSON_BYTES } from './tfjs-manifest.js';
 
 export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -92,7 +93,7 @@ function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
 
 async function loadJson(path: string): Promise<LoadedModel> {
   const info = await io(path, () => stat(path));
-  if (info.size > 64 * 1024 * 1024) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the 64 MB cap for model.json`);
+  if (info.size > MAX_MODEL_JSON_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the 64 MB cap for model.json`);
   const bytes = await io(path, () => readFile(path));
   let json: unknown;
   try {
@@ -116,13 +117,3 @@ async function loadJson(path: string): Promise<LoadedModel> {
     pixelNormalization: 'unit-signed',
   };
 }
-
-async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof MobilenetError) throw e;
-    return fail(ErrorCodes.IO, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
-  }
-}
-

@@ -2,7 +2,7 @@
  * Class labels: one per line, line k is class k. The TF-Slim / TF-Hub 1001-class heads put
  * `background` at 0 and the ImageNet-1k synsets at 1..1000 (shared/models/PROVENANCE.md §3).
  */
-import { readFile } from '../platform/node.js';
+import { io, readFile } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, fail } from '../errors.js';
 
 /** Splits on LF or CRLF; one final newline is allowed, empty or blank lines anywhere else are refused. */
@@ -17,12 +17,7 @@ export function parseLabels(text: string): string[] {
 }
 
 export async function loadLabels(path: string): Promise<string[]> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    return fail(ErrorCodes.IO, `${path}: ${(e as Error).message}`, e);
-  }
+  const bytes = await io(path, () => readFile(path));
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

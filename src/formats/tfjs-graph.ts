@@ -3,10 +3,7 @@
  * classifiers ship it (see shared/models/PROVENANCE.md, section 1).
  *
  * model.json holds the graph (`modelTopology.node`: ops, inputs and attrs) and a
- * `weightsManifest`: groups of `{paths, weights: [{name, shape, dtype}]}`. A group's shards
- * are concatenated and its tensors lie in that byte stream back to back, little-endian, in
- * manifest order, each `prod(shape) * 4` bytes; there are no explicit offsets, so the only
- * framing check is that the bytes add up exactly.
+ * `weightsManifest` of float32 and int32 tensors, read by tfjs-manifest.ts.
  *
  * The graph is read, not trusted: we walk it from the input placeholder and accept only the
  * MobileNet v1 chain (optional `x*m - s` input scaling, 27 convolutions with bias and ReLU6,
@@ -18,8 +15,8 @@
  * Validation order, failing on the first error: JSON, manifest (dtype, quantization, shape,
  * duplicates), shards (count, HTML pages, byte totals), graph, names and shapes, finiteness.
  */
-import { dirname, fileURLToPath, join, readFile, stat } from '../platform/node.js';
-import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
+import { fileURLToPath, io } from '../platform/node.js';
+import { ErrorCodes, badOption, describe, fail } from '../errors.js';
 import {
   MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
@@ -28,6 +25,20 @@ import {
   type MobileNetOptions,
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
+import {
+  MAX_MODEL_JSON_BYTES,
+  SHARD_SLACK,
+  checkJsonSize,
+  decodeUtf8,
+  isObject,
+  parseModelJson,
+  readManifest,
+  readModelFiles,
+  readWeights,
+  type Obj,
+  type RawTensor,
+  type TfjsKind,
+} from './tfjs-manifest.js';
 
 export interface TfjsGraphOptions {
   depthMultiplier: number;
@@ -51,36 +62,11 @@ export interface LoadTfjsGraphOptions {
   fetch?: typeof fetch;
 }
 
-/** model.json is text; anything bigger than this is not a MobileNet manifest (bad-inputs case 2). */
-export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
-/** A shard file may exceed its tensors by this much and still be read, so the parser can say what is wrong with it. */
-const SHARD_SLACK = 64 * 1024;
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
-
-interface Entry {
-  name: string;
-  shape: number[];
-  dtype: 'float32' | 'int32';
-  bytes: number;
-}
-
-interface Group {
-  paths: string[];
-  entries: Entry[];
-  bytes: number;
-}
-
-interface RawTensor {
-  shape: number[];
-  dtype: 'float32' | 'int32';
-  data: Float32Array | Int32Array;
-}
+const GRAPH: TfjsKind = { format: 'graph-model', dtypes: ['float32', 'int32'] };
 
 /** Parses a model from model.json (text or parsed) and its shards, in manifest order. */
 export function parseTfjsGraphModel(modelJson: string | object, shards: Uint8Array[]): TfjsGraphModel {
-  const json = parseJson(modelJson);
-  const groups = readManifest(json);
-  const tensors = readShards(groups, shards);
+  const { json, tensors } = readWeights(modelJson, shards, GRAPH);
   return readGraph(json, tensors);
 }
 
@@ -107,22 +93,7 @@ export async function loadTfjsGraphModel(
 }
 
 async function loadFromPath(source: string): Promise<TfjsGraphModel> {
-  const info = await io(source, () => stat(source));
-  const jsonPath = info.isDirectory() ? join(source, 'model.json') : source;
-  const size = (await io(jsonPath, () => stat(jsonPath))).size;
-  if (size > MAX_MODEL_JSON_BYTES) {
-    fail(ErrorCodes.HEADER_LENGTH, `${jsonPath}: ${size} bytes, above the ${MAX_MODEL_JSON_BYTES}-byte cap for model.json`);
-  }
-  const json = parseJson(decodeUtf8(await io(jsonPath, () => readFile(jsonPath)), jsonPath));
-  const groups = readManifest(json);
-  const dir = dirname(jsonPath);
-  const shards: Uint8Array[] = [];
-  for (const group of groups) {
-    const paths = group.paths.map((p) => join(dir, p));
-    const sizes = await Promise.all(paths.map(async (p) => (await io(p, () => stat(p))).size));
-    checkShardSizes(group, sizes.reduce((a, b) => a + b, 0));
-    for (const p of paths) shards.push(new Uint8Array(await io(p, () => readFile(p))));
-  }
+  const { json, shards } = await readModelFiles(source, GRAPH);
   return parseTfjsGraphModel(json, shards);
 }
 
@@ -136,186 +107,13 @@ async function loadFromUrl(source: URL, fetchFn: typeof fetch): Promise<TfjsGrap
     return new Uint8Array(await io(url.href, () => res.arrayBuffer()));
   };
   const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
-  if (jsonBytes.length > MAX_MODEL_JSON_BYTES) {
-    fail(ErrorCodes.HEADER_LENGTH, `${jsonUrl.href}: ${jsonBytes.length} bytes, above the ${MAX_MODEL_JSON_BYTES}-byte cap for model.json`);
-  }
-  const json = parseJson(decodeUtf8(jsonBytes, jsonUrl.href));
+  checkJsonSize(jsonUrl.href, jsonBytes.length);
+  const json = parseModelJson(decodeUtf8(jsonBytes, jsonUrl.href), GRAPH);
   const shards: Uint8Array[] = [];
-  for (const group of readManifest(json)) {
+  for (const group of readManifest(json, GRAPH)) {
     for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
   }
   return parseTfjsGraphModel(json, shards);
-}
-
-async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof MobilenetError) throw e;
-    return fail(ErrorCodes.IO, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
-  }
-}
-
-function decodeUtf8(bytes: Uint8Array, where: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch (e) {
-    return fail(ErrorCodes.HEADER_FORMAT, `${where}: model.json is not valid UTF-8`, e);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON and manifest
-
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function parseJson(modelJson: unknown): Obj {
-  let json: unknown = modelJson;
-  if (typeof modelJson === 'string') {
-    if (modelJson.length > MAX_MODEL_JSON_BYTES) {
-      fail(ErrorCodes.HEADER_LENGTH, `model.json: ${modelJson.length} characters, above the ${MAX_MODEL_JSON_BYTES} cap`);
-    }
-    const text = modelJson.replace(/^\uFEFF/, '');
-    if (text.trimStart().startsWith('<')) {
-      fail(ErrorCodes.HEADER_FORMAT, `model.json looks like an HTML page, not JSON: ${JSON.stringify(text.trimStart().slice(0, 40))}`);
-    }
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      fail(ErrorCodes.HEADER_FORMAT, `model.json is not valid JSON: ${(e as Error).message}`, e);
-    }
-  }
-  if (!isObject(json)) fail(ErrorCodes.HEADER_FORMAT, `model.json: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`);
-  if (json.format !== undefined && json.format !== 'graph-model') {
-    fail(ErrorCodes.MANIFEST, `model.json: format ${describe(json.format)} is not "graph-model"`);
-  }
-  return json;
-}
-
-function readManifest(json: Obj): Group[] {
-  const wm = json.weightsManifest;
-  if (!Array.isArray(wm) || wm.length === 0) {
-    fail(ErrorCodes.MANIFEST, 'weightsManifest: expected a non-empty list of {paths, weights} groups');
-  }
-  const seen = new Set<string>();
-  return wm.map((g: unknown, gi): Group => {
-    const where = `weightsManifest[${gi}]`;
-    if (!isObject(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights) || g.paths.length === 0) {
-      fail(ErrorCodes.MANIFEST, `${where}: expected {paths: [...], weights: [...]} with at least one path`);
-    }
-    const paths = g.paths.map((p: unknown) => {
-      // Plain relative names only: a manifest must not read files outside the model's directory.
-      if (typeof p !== 'string' || p === '' || p.startsWith('/') || /[\\:]/.test(p) || p.split('/').includes('..')) {
-        fail(ErrorCodes.MANIFEST, `${where}.paths: ${describe(p)} is not a relative shard file name`);
-      }
-      return p;
-    });
-    let bytes = 0;
-    const entries = g.weights.map((w: unknown, wi): Entry => {
-      if (!isObject(w) || typeof w.name !== 'string' || w.name === '') {
-        fail(ErrorCodes.MANIFEST, `${where}.weights[${wi}]: expected {name, shape, dtype}`);
-      }
-      const name = w.name;
-      if (seen.has(name)) fail(ErrorCodes.DUPLICATE_TENSOR, `tensor ${name} is listed twice in weightsManifest`);
-      seen.add(name);
-      if (w.quantization !== undefined) {
-        fail(ErrorCodes.MANIFEST, `tensor ${name}: quantized weights (quantization ${describe(w.quantization)}) are not supported; this loader reads float32 models`);
-      }
-      if (typeof w.dtype !== 'string' || !(w.dtype in DTYPE_BYTES)) {
-        fail(ErrorCodes.DTYPE, `tensor ${name}: dtype ${describe(w.dtype)} is not supported (float32 or int32)`);
-      }
-      const shape = readShape(name, w.shape);
-      const size = shape.reduce((a, b) => a * b, 1);
-      const entryBytes = size * DTYPE_BYTES[w.dtype]!;
-      bytes += entryBytes;
-      if (!Number.isSafeInteger(size) || !Number.isSafeInteger(bytes)) {
-        fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${formatShape(shape)} overflows`);
-      }
-      return { name, shape, dtype: w.dtype as Entry['dtype'], bytes: entryBytes };
-    });
-    return { paths, entries, bytes };
-  });
-}
-
-function readShape(name: string, shape: unknown): number[] {
-  if (!Array.isArray(shape) || shape.length > 8) {
-    fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} is not a list of at most 8 dimensions`);
-  }
-  for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} has an entry ${describe(d)} that is not a non-negative integer`);
-    }
-  }
-  return shape as number[];
-}
-
-/** A shard that begins with `<` and reads as text is an error page served in place of the file. */
-function looksLikeHtml(bytes: Uint8Array): boolean {
-  let i = 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
-  if (bytes[i] !== 0x3c) return false;
-  // Float data may begin with the byte 0x3c too; require its first bytes to be printable text.
-  const head = bytes.subarray(i, i + 64);
-  return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09);
-}
-
-function checkShardSizes(group: Group, have: number): void {
-  if (have > group.bytes + SHARD_SLACK) {
-    fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${have}`);
-  }
-}
-
-function readShards(groups: Group[], shards: Uint8Array[]): Map<string, RawTensor> {
-  const expected = groups.reduce((n, g) => n + g.paths.length, 0);
-  if (!Array.isArray(shards) || !shards.every((s) => s instanceof Uint8Array)) {
-    fail(ErrorCodes.OPTION, 'shards: expected a list of Uint8Array, one per manifest path');
-  }
-  if (shards.length !== expected) {
-    fail(ErrorCodes.MANIFEST, `weightsManifest lists ${expected} shard file(s), got ${shards.length}`);
-  }
-  const tensors = new Map<string, RawTensor>();
-  let next = 0;
-  for (const group of groups) {
-    const parts = shards.slice(next, next + group.paths.length);
-    parts.forEach((part, i) => {
-      if (looksLikeHtml(part)) {
-        const text = new TextDecoder().decode(part.subarray(0, 40)).trim();
-        fail(ErrorCodes.MANIFEST, `shard ${group.paths[i]}: is a text/HTML page (${JSON.stringify(text)}), not weights`);
-      }
-    });
-    next += group.paths.length;
-    const bytes = parts.length === 1 ? parts[0]! : concat(parts);
-    if (bytes.length !== group.bytes) {
-      let end = 0;
-      const cut = group.entries.find((e) => (end += e.bytes) > bytes.length);
-      const detail = cut
-        ? `; tensor ${cut.name} ends at byte ${end}`
-        : `; ${bytes.length - group.bytes} bytes follow the last tensor`;
-      fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${bytes.length}${detail}`);
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let offset = 0;
-    for (const e of group.entries) {
-      const n = e.bytes / 4;
-      const data = e.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
-      if (e.dtype === 'float32') for (let i = 0; i < n; i++) data[i] = view.getFloat32(offset + 4 * i, true);
-      else for (let i = 0; i < n; i++) data[i] = view.getInt32(offset + 4 * i, true);
-      tensors.set(e.name, { shape: e.shape, dtype: e.dtype, data });
-      offset += e.bytes;
-    }
-  }
-  return tensors;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

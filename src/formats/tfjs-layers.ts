@@ -29,8 +29,7 @@
  * InputLayer (224 when it is left open), BatchNorm epsilon from the layers;
  * pixelNormalization 'unit-signed' (Keras' `preprocess_input`: x / 127.5 - 1).
  */
-import { dirname, join, readFile, stat } from '../platform/node.js';
-import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
+import { ErrorCodes, badOption, describe, fail } from '../errors.js';
 import {
   MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
@@ -40,15 +39,12 @@ import {
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
 import type { LoadedModel } from './index.js';
+import { isObject, readModelFiles, readWeights, type Obj, type TfjsKind } from './tfjs-manifest.js';
 
-export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
-/** A shard may exceed its tensors by this much and still be read, so the parser can say what is wrong. */
-const SHARD_SLACK = 64 * 1024;
+const LAYERS: TfjsKind = { format: 'layers-model', dtypes: ['float32'] };
 /** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
 const MAX_CHANNELS = 1 << 20;
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `layers model is not a Keras MobileNet v1: ${message}`);
 
 // ---------------------------------------------------------------------------------------------
@@ -57,151 +53,8 @@ const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `layers model 
 /** Loads from a directory (its model.json) or a model.json path. */
 export async function loadTfjsLayersModel(source: string): Promise<LoadedModel> {
   if (typeof source !== 'string' || source === '') badOption('source', source, 'a directory or model.json path');
-  const info = await io(source, () => stat(source));
-  const jsonPath = info.isDirectory() ? join(source, 'model.json') : source;
-  const size = (await io(jsonPath, () => stat(jsonPath))).size;
-  if (size > MAX_MODEL_JSON_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${jsonPath}: ${size} bytes, above the ${MAX_MODEL_JSON_BYTES}-byte cap for model.json`);
-  const bytes = await io(jsonPath, () => readFile(jsonPath));
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch (e) {
-    return fail(ErrorCodes.HEADER_FORMAT, `${jsonPath}: model.json is not valid UTF-8`, e);
-  }
-  const json = parseJson(text);
-  const groups = readManifest(json);
-  const dir = dirname(jsonPath);
-  const shards: Uint8Array[] = [];
-  for (const group of groups) {
-    let total = 0;
-    for (const p of group.paths) {
-      const path = join(dir, p);
-      total += (await io(path, () => stat(path))).size;
-      if (total > group.bytes + SHARD_SLACK) fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has more than ${total}`);
-    }
-    for (const p of group.paths) shards.push(new Uint8Array(await io(join(dir, p), () => readFile(join(dir, p)))));
-  }
+  const { json, shards } = await readModelFiles(source, LAYERS);
   return parseTfjsLayersModel(json, shards);
-}
-
-async function io<T>(what: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof MobilenetError) throw e;
-    return fail(ErrorCodes.IO, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
-  }
-}
-
-function parseJson(modelJson: unknown): Obj {
-  let json = modelJson;
-  if (typeof modelJson === 'string') {
-    if (modelJson.length > MAX_MODEL_JSON_BYTES) fail(ErrorCodes.HEADER_LENGTH, `model.json: ${modelJson.length} characters, above the ${MAX_MODEL_JSON_BYTES} cap`);
-    const text = modelJson.replace(/^\uFEFF/, '');
-    if (text.trimStart().startsWith('<')) fail(ErrorCodes.HEADER_FORMAT, `model.json looks like an HTML page, not JSON: ${JSON.stringify(text.trimStart().slice(0, 40))}`);
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      fail(ErrorCodes.HEADER_FORMAT, `model.json is not valid JSON: ${(e as Error).message}`, e);
-    }
-  }
-  if (!isObject(json)) fail(ErrorCodes.HEADER_FORMAT, `model.json: expected a JSON object, got ${describe(json).slice(0, 60)}`);
-  if (json.format !== undefined && json.format !== 'layers-model') fail(ErrorCodes.MANIFEST, `model.json: format ${describe(json.format)} is not "layers-model"`);
-  return json;
-}
-
-interface Entry {
-  name: string;
-  shape: number[];
-  bytes: number;
-}
-interface Group {
-  paths: string[];
-  entries: Entry[];
-  bytes: number;
-}
-
-function readManifest(json: Obj): Group[] {
-  const wm = json.weightsManifest;
-  if (!Array.isArray(wm) || wm.length === 0) fail(ErrorCodes.MANIFEST, 'weightsManifest: expected a non-empty list of {paths, weights} groups');
-  const seen = new Set<string>();
-  return wm.map((g: unknown, gi): Group => {
-    const where = `weightsManifest[${gi}]`;
-    if (!isObject(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights) || g.paths.length === 0) {
-      fail(ErrorCodes.MANIFEST, `${where}: expected {paths: [...], weights: [...]} with at least one path`);
-    }
-    const paths = g.paths.map((p: unknown) => {
-      if (typeof p !== 'string' || p === '' || p.startsWith('/') || /[\\:]/.test(p) || p.split('/').includes('..')) {
-        fail(ErrorCodes.MANIFEST, `${where}.paths: ${describe(p)} is not a relative shard file name`);
-      }
-      return p;
-    });
-    let bytes = 0;
-    const entries = g.weights.map((w: unknown, wi): Entry => {
-      if (!isObject(w) || typeof w.name !== 'string' || w.name === '') fail(ErrorCodes.MANIFEST, `${where}.weights[${wi}]: expected {name, shape, dtype}`);
-      const name = w.name;
-      if (seen.has(name)) fail(ErrorCodes.DUPLICATE_TENSOR, `tensor ${name} is listed twice in weightsManifest`);
-      seen.add(name);
-      if (w.quantization !== undefined) fail(ErrorCodes.MANIFEST, `tensor ${name}: quantized weights (quantization ${describe(w.quantization).slice(0, 80)}) are not supported; this loader reads float32 models`);
-      if (w.dtype !== 'float32') fail(ErrorCodes.DTYPE, `tensor ${name}: dtype ${describe(w.dtype)} is not supported (float32)`);
-      const shape = w.shape;
-      if (!Array.isArray(shape) || shape.length > 8) fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} is not a list of at most 8 dimensions`);
-      let size = 1;
-      for (const d of shape) {
-        if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} has an entry ${describe(d)} that is not a non-negative integer`);
-        size *= d;
-      }
-      bytes += size * 4;
-      if (!Number.isSafeInteger(bytes)) fail(ErrorCodes.SHAPE, `tensor ${name}: shape ${describe(shape)} overflows`);
-      return { name, shape: shape as number[], bytes: size * 4 };
-    });
-    return { paths, entries, bytes };
-  });
-}
-
-function looksLikeHtml(bytes: Uint8Array): boolean {
-  let i = 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
-  if (bytes[i] !== 0x3c) return false;
-  const head = bytes.subarray(i, i + 64);
-  return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09);
-}
-
-function readShards(groups: Group[], shards: Uint8Array[]): Map<string, NamedTensor> {
-  const expected = groups.reduce((n, g) => n + g.paths.length, 0);
-  if (!Array.isArray(shards) || !shards.every((s) => s instanceof Uint8Array)) badOption('shards', shards, 'a list of Uint8Array, one per manifest path');
-  if (shards.length !== expected) fail(ErrorCodes.MANIFEST, `weightsManifest lists ${expected} shard file(s), got ${shards.length}`);
-  const tensors = new Map<string, NamedTensor>();
-  let next = 0;
-  for (const group of groups) {
-    const parts = shards.slice(next, next + group.paths.length);
-    parts.forEach((part, i) => {
-      if (looksLikeHtml(part)) fail(ErrorCodes.MANIFEST, `shard ${group.paths[i]}: is a text/HTML page (${JSON.stringify(new TextDecoder().decode(part.subarray(0, 40)).trim())}), not weights`);
-    });
-    next += group.paths.length;
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    if (total !== group.bytes) {
-      let end = 0;
-      const cut = group.entries.find((e) => (end += e.bytes) > total);
-      const detail = cut ? `; tensor ${cut.name} ends at byte ${end}` : `; ${total - group.bytes} bytes follow the last tensor`;
-      fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${total}${detail}`);
-    }
-    const bytes = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      bytes.set(p, o);
-      o += p.length;
-    }
-    const view = new DataView(bytes.buffer);
-    let offset = 0;
-    for (const e of group.entries) {
-      const data = new Float32Array(e.bytes / 4);
-      for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(offset + 4 * i, true);
-      tensors.set(e.name, { shape: e.shape, data });
-      offset += e.bytes;
-    }
-  }
-  return tensors;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,9 +81,9 @@ interface ConvStep {
 
 /** Parses model.json (text or parsed) and its shards, in manifest order. */
 export function parseTfjsLayersModel(modelJson: string | object, shards: Uint8Array[]): LoadedModel {
-  const json = parseJson(modelJson);
-  const groups = readManifest(json);
-  const tensors = readShards(groups, shards);
+  const { json, tensors: raw } = readWeights(modelJson, shards, LAYERS);
+  // Float32 only (LAYERS), so every tensor is a NamedTensor.
+  const tensors = new Map([...raw].map(([name, t]): [string, NamedTensor] => [name, { shape: t.shape, data: t.data as Float32Array }]));
   const layers = readLayers(json);
 
   // The input.
