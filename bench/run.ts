@@ -38,7 +38,7 @@ const PRESETS = {
     ceiling: { callMs: 20, calls: 30 },
     kernels: { timeMs: 250, iterations: 10, warmupMs: 100 },
     layers: { sweeps: 30, timeMs: 3000, warmupMs: 500 },
-    models: { rounds: 5, sliceMs: 300, warmupMs: 300, tfjsCpuMaxMacs: 50e6 },
+    models: { rounds: 5, sliceMs: 300, warmupMs: 300, tfjsCpuMaxMacs: 600e6 },
   },
   quick: {
     ceiling: { callMs: 10, calls: 15 },

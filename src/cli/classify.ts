@@ -39,7 +39,7 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .command('classify')
     .description('top-K ImageNet classes for each image (PNG or JPEG); folders are walked')
     .argument('<paths...>', 'image files and folders')
-    .requiredOption('--model <path>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file')
+    .requiredOption('--model <path|url>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file; a path or an http(s) URL')
     .option('--labels <file>', "class names, one per line (default: the model's own, or a labels file beside it)")
     .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
     .option('--batch <n>', 'images per inference', positiveInt('--batch'), 8)

@@ -18,9 +18,9 @@ import type { MobileNetOptions } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights.js';
 import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
-import { loadTfjsGraphModel } from './tfjs-graph.js';
-import { loadTfjsLayersModel } from './tfjs-layers.js';
-import { MAX_MODEL_JSON_BYTES } from './tfjs-manifest.js';
+import { loadTfjsGraphModel, parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
+import { loadTfjsLayersModel, parseTfjsLayersModel } from './tfjs-layers.js';
+import { LAYERS_MODEL, checkJsonSize, decodeUtf8, fetchModelFiles, tfjsKindOf } from './tfjs-manifest.js';
 
 export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -64,16 +64,40 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   return 'unknown';
 }
 
-/** Loads a model from bytes (safetensors or TFLite) or from a path (any format, TF.js by directory or model.json). */
-export async function loadModelFile(source: string | Uint8Array): Promise<LoadedModel> {
+export interface LoadModelOptions {
+  /** Used only for an http(s) URL. Default: the global fetch. Nothing is ever fetched implicitly. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Loads a model from bytes (safetensors or TFLite), a path (any format; TF.js by directory or
+ * model.json), or an http(s) URL (a file, or a TF.js model.json with its shards beside it).
+ */
+export async function loadModelFile(source: string | URL | Uint8Array, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (source instanceof Uint8Array) return loadBytes(source, 'model bytes');
-  if (typeof source !== 'string' || source === '') fail(ErrorCodes.OPTION, `loadModelFile: expected a path or a Uint8Array, got ${describe(source)}`);
+  if (typeof source === 'string' && /^https?:\/\//i.test(source)) source = new URL(source);
+  if (source instanceof URL) return loadUrl(source, options.fetch ?? globalThis.fetch);
+  if (typeof source !== 'string' || source === '') fail(ErrorCodes.OPTION, `loadModelFile: expected a path, a URL or a Uint8Array, got ${describe(source)}`);
   const info = await io(source, () => stat(source));
   if (info.isDirectory()) return loadJson(join(source, 'model.json'));
   if (info.size > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${source}: ${info.size} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
   const bytes = new Uint8Array(await io(source, () => readFile(source)));
   if (sniffFormat(bytes) === 'json') return loadJson(source);
   return loadBytes(bytes, source);
+}
+
+async function loadUrl(url: URL, fetchFn: typeof fetch): Promise<LoadedModel> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(ErrorCodes.OPTION, `loadModelFile: ${url.href}: only http: and https: URLs are fetched`);
+  if (typeof fetchFn !== 'function') fail(ErrorCodes.OPTION, 'loadModelFile: no fetch function is available to load a URL');
+  if (url.pathname.endsWith('/') || url.pathname.endsWith('.json')) {
+    const { json, shards, kind } = await fetchModelFiles(url, fetchFn);
+    return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
+  }
+  const res = await io(url.href, () => fetchFn(url));
+  if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${url.href}: ${declared} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
+  return loadBytes(new Uint8Array(await io(url.href, () => res.arrayBuffer())), url.href);
 }
 
 function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
@@ -92,22 +116,19 @@ function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
 }
 
 async function loadJson(path: string): Promise<LoadedModel> {
-  const info = await io(path, () => stat(path));
-  if (info.size > MAX_MODEL_JSON_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the 64 MB cap for model.json`);
-  const bytes = await io(path, () => readFile(path));
+  checkJsonSize(path, (await io(path, () => stat(path))).size);
+  const text = decodeUtf8(await io(path, () => readFile(path)), path);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, ''));
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (e) {
-    return fail(ErrorCodes.HEADER_FORMAT, `${path}: not valid UTF-8 JSON: ${(e as Error).message}`, e);
+    return fail(ErrorCodes.HEADER_FORMAT, `${path}: not valid JSON: ${(e as Error).message}`, e);
   }
-  const obj = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
-  const topo = obj.modelTopology as Record<string, unknown> | undefined;
-  const isLayers =
-    obj.format === 'layers-model' ||
-    (obj.format === undefined && topo !== null && typeof topo === 'object' && ('model_config' in topo || 'class_name' in topo));
-  if (isLayers) return loadTfjsLayersModel(path);
-  const graph = await loadTfjsGraphModel(path);
+  if (tfjsKindOf(json) === LAYERS_MODEL) return loadTfjsLayersModel(path);
+  return fromGraph(await loadTfjsGraphModel(path));
+}
+
+function fromGraph(graph: TfjsGraphModel): LoadedModel {
   const { depthMultiplier, inputSize, numClasses, globalPool } = graph.options;
   return {
     format: 'tfjs-graph',

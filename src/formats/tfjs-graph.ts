@@ -26,18 +26,13 @@ import {
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
 import {
-  MAX_MODEL_JSON_BYTES,
-  SHARD_SLACK,
-  checkJsonSize,
-  decodeUtf8,
+  GRAPH_MODEL,
+  fetchModelFiles,
   isObject,
-  parseModelJson,
-  readManifest,
   readModelFiles,
   readWeights,
   type Obj,
   type RawTensor,
-  type TfjsKind,
 } from './tfjs-manifest.js';
 
 export interface TfjsGraphOptions {
@@ -62,7 +57,7 @@ export interface LoadTfjsGraphOptions {
   fetch?: typeof fetch;
 }
 
-const GRAPH: TfjsKind = { format: 'graph-model', dtypes: ['float32', 'int32'] };
+const GRAPH = GRAPH_MODEL;
 
 /** Parses a model from model.json (text or parsed) and its shards, in manifest order. */
 export function parseTfjsGraphModel(modelJson: string | object, shards: Uint8Array[]): TfjsGraphModel {
@@ -98,21 +93,7 @@ async function loadFromPath(source: string): Promise<TfjsGraphModel> {
 }
 
 async function loadFromUrl(source: URL, fetchFn: typeof fetch): Promise<TfjsGraphModel> {
-  const jsonUrl = source.pathname.endsWith('/') ? new URL('model.json', source) : source;
-  const get = async (url: URL, cap: number): Promise<Uint8Array> => {
-    const res = await io(url.href, () => fetchFn(url));
-    if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-    const declared = Number(res.headers.get('content-length') ?? NaN);
-    if (declared > cap) fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${declared} bytes, more than the ${cap} expected`);
-    return new Uint8Array(await io(url.href, () => res.arrayBuffer()));
-  };
-  const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
-  checkJsonSize(jsonUrl.href, jsonBytes.length);
-  const json = parseModelJson(decodeUtf8(jsonBytes, jsonUrl.href), GRAPH);
-  const shards: Uint8Array[] = [];
-  for (const group of readManifest(json, GRAPH)) {
-    for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
-  }
+  const { json, shards } = await fetchModelFiles(source, fetchFn, GRAPH);
   return parseTfjsGraphModel(json, shards);
 }
 

@@ -39,9 +39,7 @@ import {
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
 import type { LoadedModel } from './index.js';
-import { isObject, readModelFiles, readWeights, type Obj, type TfjsKind } from './tfjs-manifest.js';
-
-const LAYERS: TfjsKind = { format: 'layers-model', dtypes: ['float32'] };
+import { LAYERS_MODEL as LAYERS, isObject, readModelFiles, readWeights, type Obj } from './tfjs-manifest.js';
 /** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
 const MAX_CHANNELS = 1 << 20;
 

@@ -25,6 +25,17 @@ export interface TfjsKind {
   dtypes: readonly DType[];
 }
 
+export const GRAPH_MODEL: TfjsKind = { format: 'graph-model', dtypes: ['float32', 'int32'] };
+export const LAYERS_MODEL: TfjsKind = { format: 'layers-model', dtypes: ['float32'] };
+
+/** A layers model says so in `format`, or (older converters) carries a Keras topology; anything else is read as a graph. */
+export function tfjsKindOf(json: unknown): TfjsKind {
+  const obj = isObject(json) ? json : {};
+  const topo = obj.modelTopology;
+  const keras = isObject(topo) && ('model_config' in topo || 'class_name' in topo);
+  return obj.format === 'layers-model' || (obj.format === undefined && keras) ? LAYERS_MODEL : GRAPH_MODEL;
+}
+
 interface Entry {
   name: string;
   shape: number[];
@@ -69,6 +80,41 @@ export async function readModelFiles(source: string, kind: TfjsKind): Promise<{ 
     for (const p of paths) shards.push(new Uint8Array(await io(p, () => readFile(p))));
   }
   return { json, shards };
+}
+
+/**
+ * Fetches model.json from a URL (a URL ending in `/` means its model.json) and the shards its
+ * manifest lists, relative to it; `kind` is decided from the JSON when not given.
+ */
+export async function fetchModelFiles(
+  source: URL,
+  fetchFn: typeof fetch,
+  kind?: TfjsKind,
+): Promise<{ json: Obj; shards: Uint8Array[]; kind: TfjsKind }> {
+  const jsonUrl = source.pathname.endsWith('/') ? new URL('model.json', source) : source;
+  const get = async (url: URL, cap: number): Promise<Uint8Array> => {
+    const res = await io(url.href, () => fetchFn(url));
+    if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > cap) fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${declared} bytes, more than the ${cap} expected`);
+    return new Uint8Array(await io(url.href, () => res.arrayBuffer()));
+  };
+  const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
+  checkJsonSize(jsonUrl.href, jsonBytes.length);
+  const text = decodeUtf8(jsonBytes, jsonUrl.href);
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    // parseModelJson reports it, with the text.
+  }
+  const chosen = kind ?? tfjsKindOf(parsed);
+  const json = parseModelJson(parsed, chosen);
+  const shards: Uint8Array[] = [];
+  for (const group of readManifest(json, chosen)) {
+    for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
+  }
+  return { json, shards, kind: chosen };
 }
 
 export function checkJsonSize(where: string, size: number): void {
