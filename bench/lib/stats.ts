@@ -38,15 +38,4 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   return scale === 0 ? diff : diff / scale;
 }
 
-/** Deterministic inputs in [-1, 1) (the range TF-Slim models expect), `count` buffers to rotate over. */
-export function seededInputs(count: number, size: number, seed: number): Float32Array[] {
-  let x = seed >>> 0;
-  return Array.from({ length: count }, () => {
-    const a = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      a[i] = x / 2 ** 31 - 1;
-    }
-    return a;
-  });
-}
+export { randomInputs as seededInputs } from '../../src/model/random.js';

@@ -8,12 +8,11 @@
  */
 import { Bench } from 'tinybench';
 import { buildArchitecture, convLayers, type ConvLayer } from '../../src/model/architecture.js';
-import { foldWeights, type FoldedLayer } from '../../src/model/fold.js';
+import { foldWeights } from '../../src/model/fold.js';
 import { randomWeights } from '../../src/model/random.js';
 import { runConvLayer } from '../../src/reference/backend.js';
-import { GEMM_CHUNK_BYTES, clampRange, runLayer } from '../../src/wasm/backend.js';
-import { WASM_PAGE_BYTES, instantiateKernels, type KernelExports } from '../../src/wasm/loader.js';
-import { packConv, packDepthwise, packGemm, packedConvLength, packedDepthwiseLength, packedGemmLength } from '../../src/wasm/pack.js';
+import { packLayer, packedLengthOf, runLayer, scalarKernels } from '../../src/wasm/backend.js';
+import { WASM_PAGE_BYTES, instantiateKernels } from '../../src/wasm/loader.js';
 import type { Progress } from '../lib/progress.js';
 import { relativeError, seededInputs, summarize, type Timing } from '../lib/stats.js';
 import type { KernelRow, KernelsResult } from '../lib/types.js';
@@ -36,47 +35,6 @@ const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 const volume = (s: readonly number[]) => s[0]! * s[1]! * s[2]!;
 
-function packedLength(l: ConvLayer): number {
-  const [kh, kw] = l.kernel;
-  const inC = l.inShape[2];
-  const outC = l.outShape[2];
-  if (l.kind === 'depthwise') return packedDepthwiseLength(kh, kw, inC);
-  if (l.kind === 'conv') return packedConvLength(kh, kw, inC, outC);
-  return packedGemmLength(inC, outC);
-}
-
-function pack(l: ConvLayer, f: FoldedLayer, out: Float32Array): void {
-  const [kh, kw] = l.kernel;
-  const inC = l.inShape[2];
-  const outC = l.outShape[2];
-  if (l.kind === 'depthwise') packDepthwise(f.filter, f.bias, kh, kw, inC, out);
-  else if (l.kind === 'conv') packConv(f.filter, f.bias, kh, kw, inC, outC, out);
-  else packGemm(f.filter, f.bias, inC, outC, out);
-}
-
-/** runLayer() with every kernel replaced by its scalar twin (GEMM split in the same row chunks). */
-function runLayerScalar(k: KernelExports, l: ConvLayer, w: number, src: number, dst: number, batch: number): void {
-  const [inH, inW, inC] = l.inShape;
-  const [outH, outW, outC] = l.outShape;
-  const [lo, hi] = clampRange(l.activation);
-  const { top, left } = l.padding;
-  if (l.kind === 'pointwise' || l.kind === 'logits') {
-    const m = batch * outH * outW;
-    const chunk = Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * inC)) & ~3);
-    for (let m0 = 0; m0 < m; m0 += chunk) {
-      k.f32_gemm_4x8_minmax_scalar(Math.min(chunk, m - m0), outC, inC, src + m0 * inC * 4, inC * 4, w, dst + m0 * outC * 4, outC * 4, lo, hi);
-    }
-  } else if (l.kind === 'depthwise') {
-    if (l.kernel[0] === 3 && l.kernel[1] === 3) {
-      k.f32_dwconv3x3_minmax_scalar(batch, inH, inW, inC, outH, outW, l.stride, l.dilation, top, left, src, w, dst, lo, hi);
-    } else {
-      k.f32_dwconv_minmax_scalar(batch, inH, inW, inC, outH, outW, l.kernel[0], l.kernel[1], l.stride, l.dilation, top, left, src, w, dst, lo, hi);
-    }
-  } else {
-    k.f32_conv_minmax_scalar(batch, inH, inW, inC, outH, outW, outC, l.kernel[0], l.kernel[1], l.stride, l.dilation, top, left, src, w, dst, lo, hi);
-  }
-}
-
 function timingOf(bench: Bench, name: string): Timing | null {
   const task = bench.tasks.find((t) => t.name === name);
   if (!task) return null;
@@ -91,7 +49,7 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
   const folded = new Map(foldWeights(arch, randomWeights(arch, o.seed)).map((f) => [f.layer.name, f]));
   const chosen = o.layers.map((i) => layers[i]!);
   // One arena for all: weights, two inputs (rotated), one output; 64 bytes of slack after each.
-  const maxW = Math.max(...chosen.map(packedLength));
+  const maxW = Math.max(...chosen.map(packedLengthOf));
   const maxIn = Math.max(...chosen.map((l) => volume(l.inShape)));
   const maxOut = Math.max(...chosen.map((l) => volume(l.outShape)));
   const wOff = ALIGN;
@@ -101,6 +59,7 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
   const bytes = outOff + align(maxOut * 4 + 64);
   const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE_BYTES) });
   const { kernels } = instantiateKernels(module, memory);
+  const scalar = scalarKernels(kernels);
   const f32 = (off: number, n: number) => new Float32Array(memory.buffer, off, n);
 
   const rows: KernelRow[] = [];
@@ -110,12 +69,12 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
     const f = folded.get(layer.name)!;
     const inLen = volume(layer.inShape);
     const outLen = volume(layer.outShape);
-    pack(layer, f, f32(wOff, packedLength(layer)));
+    packLayer(layer, f.filter, f.bias, f32(wOff, packedLengthOf(layer)));
     const inputs = seededInputs(2, inLen, o.seed + index);
     inputs.forEach((x, i) => f32(inOff[i]!, inLen).set(x));
 
     // The check: SIMD against its scalar twin, on the first input.
-    runLayerScalar(kernels, layer, wOff, inOff[0]!, outOff, 1);
+    runLayer(scalar, layer, wOff, inOff[0]!, outOff, 1);
     const expected = f32(outOff, outLen).slice();
     runLayer(kernels, layer, wOff, inOff[0]!, outOff, 1);
     const simdVsScalar = relativeError(f32(outOff, outLen), expected);
@@ -124,7 +83,7 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
     const bench = new Bench({ time: o.timeMs, iterations: o.iterations, warmupTime: o.warmupMs, warmupIterations: 2, retainSamples: true, throws: true });
     let turn = 0;
     bench.add('simd', () => runLayer(kernels, layer, wOff, inOff[turn++ & 1]!, outOff, 1));
-    bench.add('scalar', () => runLayerScalar(kernels, layer, wOff, inOff[turn++ & 1]!, outOff, 1));
+    bench.add('scalar', () => runLayer(scalar, layer, wOff, inOff[turn++ & 1]!, outOff, 1));
     await bench.run();
     let reference: Timing | null = null;
     if (o.referenceLayers.has(index)) {

@@ -18,7 +18,7 @@ import { badOption } from '../errors.js';
 import { buildArchitecture, type Architecture } from '../model/architecture.js';
 import { foldWeights, type FoldedLayer } from '../model/fold.js';
 import type { BackendName } from '../model/mobilenet.js';
-import { randomWeights } from '../model/random.js';
+import { randomInputs, randomWeights } from '../model/random.js';
 import { runReference } from '../reference/backend.js';
 import { DEFAULT_WASM_URL, hasWasmSimd, type WasmSource } from '../wasm/loader.js';
 import type { Io } from './main.js';
@@ -74,25 +74,13 @@ export const DEFAULT_BENCH: Omit<BenchConfig, 'alpha' | 'resolution' | 'backend'
 
 const now = () => performance.now();
 
-/** Deterministic inputs in [-1, 1), `count` buffers to rotate over. */
-function inputs(count: number, size: number, seed: number): Float32Array[] {
-  let x = seed >>> 0;
-  return Array.from({ length: count }, () => {
-    const a = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      a[i] = x / 2 ** 31 - 1;
-    }
-    return a;
-  });
-}
 
 /** Builds the engine from nothing but seeded weights and times the build plus the first run. */
 export async function coldStart(c: Pick<BenchConfig, 'alpha' | 'resolution' | 'batch' | 'backend' | 'seed' | 'kernels'>): Promise<ColdEngine> {
   const arch = buildArchitecture({ depthMultiplier: c.alpha, inputSize: c.resolution });
   const folded: FoldedLayer[] = foldWeights(arch, randomWeights(arch, c.seed));
   const keep = new Set([arch.output]);
-  const first = inputs(1, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 7)[0]!;
+  const first = randomInputs(1, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 7)[0]!;
   if (c.backend === 'reference') {
     const t0 = now();
     runReference(arch, folded, first, c.batch, keep);
@@ -146,7 +134,7 @@ function p90(xs: readonly number[]): number {
 export async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
   const engine = await coldStart(c);
   const { arch } = engine;
-  const bufs = inputs(4, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 11);
+  const bufs = randomInputs(4, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 11);
   let turn = 0;
   const once = () => {
     const t0 = now();

@@ -82,3 +82,9 @@ function fanIn(layer: ConvLayer): number {
   const taps = layer.kernel[0] * layer.kernel[1];
   return layer.kind === 'depthwise' ? taps : taps * layer.inShape[2];
 }
+
+/** Deterministic inputs uniform in [-1, 1) (the range TF-Slim models expect): `count` buffers of `size`, one mulberry32 stream. */
+export function randomInputs(count: number, size: number, seed: number): Float32Array[] {
+  const next = mulberry32(seed);
+  return Array.from({ length: count }, () => Float32Array.from({ length: size }, () => (next() / 2 ** 32) * 2 - 1));
+}

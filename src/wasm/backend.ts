@@ -189,6 +189,18 @@ export class WasmBackend implements InferenceBackend {
   }
 }
 
+/** The scalar twins under the SIMD names (same order, same bits): `runLayer(scalarKernels(k), ...)` for tests and benchmarks. */
+export function scalarKernels(k: KernelExports): KernelExports {
+  return {
+    ...k,
+    f32_gemm_4x8_minmax: k.f32_gemm_4x8_minmax_scalar,
+    f32_dwconv3x3_minmax: k.f32_dwconv3x3_minmax_scalar,
+    f32_dwconv_minmax: k.f32_dwconv_minmax_scalar,
+    f32_conv_minmax: k.f32_conv_minmax_scalar,
+    f32_avgpool: k.f32_avgpool_scalar,
+  };
+}
+
 /** Runs one layer (not the softmax) from `src` to `dst`: the only place kernels are chosen. */
 export function runLayer(k: KernelExports, layer: Layer, weights: number, src: number, dst: number, batch: number): void {
   const [inH, inW, inC] = layer.inShape;
@@ -213,7 +225,8 @@ export function runLayer(k: KernelExports, layer: Layer, weights: number, src: n
   }
 }
 
-function packedLengthOf(layer: Layer): number {
+/** Floats of a layer's packed weights (0 for layers without weights). */
+export function packedLengthOf(layer: Layer): number {
   if (layer.kind === 'avgpool' || layer.kind === 'softmax') return 0;
   const [kh, kw] = layer.kernel;
   const inC = layer.inShape[2];
@@ -223,7 +236,8 @@ function packedLengthOf(layer: Layer): number {
   return packedGemmLength(inC, outC);
 }
 
-function packLayer(layer: ConvLayer, filter: Float32Array, bias: Float32Array, out: Float32Array): void {
+/** Packs a layer's folded filter and bias into the layout its kernel reads. */
+export function packLayer(layer: ConvLayer, filter: Float32Array, bias: Float32Array, out: Float32Array): void {
   const [kh, kw] = layer.kernel;
   const inC = layer.inShape[2];
   const outC = layer.outShape[2];
