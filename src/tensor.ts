@@ -67,9 +67,22 @@ export function isNdarray(value: unknown): value is NdArray {
   );
 }
 
+/** Largest tensor copied from an ndarray, in elements (2^30 float32 = 4 GiB, the wasm32 limit). */
+const MAX_NDARRAY_ELEMENTS = 2 ** 30;
+
 function fromNdarray(nd: NdArray): Tensor {
   const shape = nd.shape.slice();
+  // Checked before anything is allocated: a broadcast (stride 0) view may declare any shape.
+  if (typeof (nd as { get?: unknown }).get !== 'function') {
+    fail(ErrorCodes.INPUT, 'ndarray input: expected an ndarray with a get() method');
+  }
+  if (shape.length < 1 || shape.length > 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+    fail(ErrorCodes.INPUT, `tensor shape: expected rank 1 to 4 of positive integers, got ${describe(shape)}`);
+  }
   const size = shape.reduce((a, b) => a * b, 1);
+  if (size > MAX_NDARRAY_ELEMENTS) {
+    fail(ErrorCodes.INPUT, `tensor shape ${describe(shape)}: ${size} elements, above the ${MAX_NDARRAY_ELEMENTS}-element cap`);
+  }
   const out = new Float32Array(size);
   const idx = new Array<number>(shape.length).fill(0);
   const get = (nd as NdArray & { get(...i: number[]): number }).get.bind(nd);

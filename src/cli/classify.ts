@@ -82,6 +82,21 @@ async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<
     backend: flags.backend ?? 'wasm',
     fallback: flags.backend ? 'none' : 'reference',
   });
+  try {
+    return await classifyWith(model, loaded, paths, flags, io);
+  } finally {
+    // Every way out, including a failure to walk a folder or to open --out.
+    model.dispose();
+  }
+}
+
+async function classifyWith(
+  model: Awaited<ReturnType<typeof createModel>>,
+  loaded: LoadedModel,
+  paths: string[],
+  flags: ClassifyFlags,
+  io: Io,
+): Promise<number> {
   const size = model.architecture.inputShape[0];
   const files = await collect(paths);
   const sink = openSink(flags, io);
@@ -134,7 +149,6 @@ async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<
     process.removeListener('SIGINT', onInterrupt);
     sink.close();
     progress.finish();
-    model.dispose();
   }
   const skipped = files.length - done - failed;
   if (failed > 0 || interrupted || files.length > 1) {

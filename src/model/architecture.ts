@@ -170,6 +170,8 @@ export interface Architecture {
 export const DEFAULT_RESOLUTION = 224;
 /** Largest accepted input side: keeps every allocation bounded. */
 export const MAX_RESOLUTION = 8192;
+/** Largest weight tensor or per-image activation, in elements: 2^30 float32 = 4 GiB, the wasm32 limit. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
 
 const TORCH_DEFAULTS = {
   activation: 'relu',
@@ -373,6 +375,13 @@ export function buildArchitecture(options: MobileNetOptions = {}): Architecture 
     }
     const outC = kind === 'depthwise' ? c : outChannels;
     const params = kind === 'depthwise' ? kernel[0] * kernel[1] * c : kernel[0] * kernel[1] * c * outC;
+    if (params > MAX_TENSOR_ELEMENTS || oh * ow * outC > MAX_TENSOR_ELEMENTS) {
+      badOption(
+        'depthMultiplier, minDepth, numClasses or inputSize',
+        { depthMultiplier: o.depthMultiplier, minDepth: o.minDepth, numClasses: o.numClasses, inputSize: [o.inputHeight, o.inputWidth] },
+        `values for which every tensor has at most ${MAX_TENSOR_ELEMENTS} elements (${name} has ${params} weights and a ${oh}x${ow}x${outC} output)`,
+      );
+    }
     const layer: ConvLayer = {
       kind,
       name,
