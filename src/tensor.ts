@@ -17,7 +17,7 @@ export class Tensor {
     if (!(data instanceof Float32Array)) {
       fail(ErrorCodes.INPUT, `tensor data: expected a Float32Array, got ${typeName(data)}`);
     }
-    if (shape.length < 1 || shape.length > 4) {
+    if (!Array.isArray(shape) || shape.length < 1 || shape.length > 4) {
       fail(ErrorCodes.INPUT, `tensor shape: expected rank 1 to 4, got ${describe(shape)}`);
     }
     let size = 1;

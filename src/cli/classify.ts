@@ -8,7 +8,7 @@
  * valid file with everything done so far.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
@@ -16,6 +16,7 @@ import { loadModelFile, type LoadedModel } from '../formats/index.js';
 import { parseLabels } from '../formats/labels.js';
 import { normalizePixels, preprocessImage } from '../image/index.js';
 import { createModel, type BackendName, type Classification } from '../model/mobilenet.js';
+import { resolveOptions } from '../model/architecture.js';
 import { EXIT_USAGE, type CommandStatus, type Io } from './main.js';
 
 const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
@@ -245,27 +246,44 @@ async function collect(paths: string[]): Promise<WalkEntry[]> {
   return entries;
 }
 
-/** Files as named, folders walked recursively in name order (images by extension only). */
-async function* walk(paths: string[]): AsyncGenerator<WalkEntry> {
+/**
+ * Files as named, folders walked recursively in name order (images by extension only). A folder
+ * reached twice (a symlink loop) is walked once; a folder that cannot be listed is reported.
+ */
+async function* walk(paths: string[], seen = new Set<string>()): AsyncGenerator<WalkEntry> {
+  const unreadable = (path: string, error: unknown) => ({
+    file: path,
+    error: new MobilenetError(ErrorCodes.IO, `cannot read (${(error as NodeJS.ErrnoException).code ?? error})`),
+  });
   for (const path of paths) {
     let info;
     try {
       info = await stat(path);
     } catch (error) {
-      yield { file: path, error: new MobilenetError(ErrorCodes.IO, `cannot read (${(error as NodeJS.ErrnoException).code ?? error})`) };
+      yield unreadable(path, error);
       continue;
     }
     if (!info.isDirectory()) {
       yield { file: path };
       continue;
     }
+    const real = await realpath(path).catch(() => path);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    let names: string[];
+    try {
+      names = (await readdir(path)).sort();
+    } catch (error) {
+      yield unreadable(path, error);
+      continue;
+    }
     const children = [];
-    for (const name of (await readdir(path)).sort()) {
+    for (const name of names) {
       const child = join(path, name);
       const s = await stat(child).catch(() => null);
       if (s?.isDirectory() || IMAGE_EXTENSIONS.test(name)) children.push(child);
     }
-    yield* walk(children);
+    yield* walk(children, seen);
   }
 }
 
@@ -280,7 +298,7 @@ async function readLabels(path: string): Promise<string[]> {
 
 /** A labels file with exactly one line per class, in the model's folder or the one above it. */
 async function findLabelsBeside(modelPath: string, loaded: LoadedModel): Promise<string[] | undefined> {
-  const classes = loaded.options.numClasses ?? 1001;
+  const classes = resolveOptions(loaded.options).numClasses;
   const start = (await stat(modelPath).catch(() => null))?.isDirectory() ? modelPath : dirname(modelPath);
   for (const dir of [start, dirname(start)]) {
     const names = await readdir(dir).catch(() => [] as string[]);

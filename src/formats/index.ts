@@ -20,7 +20,7 @@ import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
 import { loadTfjsGraphModel, parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
 import { loadTfjsLayersModel, parseTfjsLayersModel } from './tfjs-layers.js';
-import { LAYERS_MODEL, checkJsonSize, decodeUtf8, fetchModelFiles, tfjsKindOf } from './tfjs-manifest.js';
+import { LAYERS_MODEL, checkJsonSize, decodeUtf8, fetchBytes, fetchModelFiles, tfjsKindOf } from './tfjs-manifest.js';
 
 export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -93,11 +93,7 @@ async function loadUrl(url: URL, fetchFn: typeof fetch): Promise<LoadedModel> {
     const { json, shards, kind } = await fetchModelFiles(url, fetchFn);
     return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
   }
-  const res = await io(url.href, () => fetchFn(url));
-  if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${url.href}: ${declared} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
-  return loadBytes(new Uint8Array(await io(url.href, () => res.arrayBuffer())), url.href);
+  return loadBytes(await fetchBytes(url, fetchFn, MAX_MODEL_FILE_BYTES), url.href);
 }
 
 function loadBytes(bytes: Uint8Array, where: string): LoadedModel {

@@ -92,13 +92,7 @@ export async function fetchModelFiles(
   kind?: TfjsKind,
 ): Promise<{ json: Obj; shards: Uint8Array[]; kind: TfjsKind }> {
   const jsonUrl = source.pathname.endsWith('/') ? new URL('model.json', source) : source;
-  const get = async (url: URL, cap: number): Promise<Uint8Array> => {
-    const res = await io(url.href, () => fetchFn(url));
-    if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-    const declared = Number(res.headers.get('content-length') ?? NaN);
-    if (declared > cap) fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${declared} bytes, more than the ${cap} expected`);
-    return new Uint8Array(await io(url.href, () => res.arrayBuffer()));
-  };
+  const get = (url: URL, cap: number) => fetchBytes(url, fetchFn, cap);
   const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
   checkJsonSize(jsonUrl.href, jsonBytes.length);
   const text = decodeUtf8(jsonBytes, jsonUrl.href);
@@ -115,6 +109,33 @@ export async function fetchModelFiles(
     for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
   }
   return { json, shards, kind: chosen };
+}
+
+/** GETs a URL and reads at most `cap` bytes, with or without a Content-Length; more is refused, not read. */
+export async function fetchBytes(url: URL, fetchFn: typeof fetch, cap: number): Promise<Uint8Array> {
+  const res = await io(url.href, () => fetchFn(url));
+  if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+  const tooBig = (n: number | string) => fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${n} bytes, more than the ${cap} expected`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > cap) tooBig(declared);
+  if (!res.body) {
+    const bytes = new Uint8Array(await io(url.href, () => res.arrayBuffer()));
+    return bytes.length > cap ? tooBig(bytes.length) : bytes;
+  }
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await io(url.href, () => reader.read());
+    if (done) break;
+    total += value.length;
+    if (total > cap) {
+      await reader.cancel().catch(() => {});
+      tooBig(`at least ${total}`);
+    }
+    parts.push(value);
+  }
+  return concat(parts);
 }
 
 export function checkJsonSize(where: string, size: number): void {

@@ -9,6 +9,7 @@
 import type { Architecture, ConvLayer } from './architecture.js';
 import { convLayers } from './architecture.js';
 import type { WeightMap } from './weights.js';
+import { ErrorCodes, fail } from '../errors.js';
 
 const fround = Math.fround;
 
@@ -21,7 +22,8 @@ export interface FoldedLayer {
 
 /** Folds every convolution's BatchNorm. Expects weights already checked by `checkWeights`. */
 export function foldWeights(arch: Architecture, weights: WeightMap): FoldedLayer[] {
-  const eps = arch.options.batchNormEpsilon;
+  // TF adds epsilon as a float32 attribute.
+  const eps = fround(arch.options.batchNormEpsilon);
   return convLayers(arch).map((layer) => {
     const get = (suffix: string) => weights.get(`${layer.scope}/${suffix}`)?.data;
     const filter = get(layer.kind === 'depthwise' ? 'depthwise_weights' : 'weights')!;
@@ -41,6 +43,13 @@ export function foldWeights(arch: Architecture, weights: WeightMap): FoldedLayer
     // The output channel is the fastest-moving index in every TF layout used here.
     const scaled = new Float32Array(filter.length);
     for (let i = 0; i < filter.length; i++) scaled[i] = fround(filter[i]! * scale[i % outC]!);
+    // Finite inputs can still fold to infinity (a large gamma over a tiny variance + eps).
+    const bad = scaled.findIndex((v) => !Number.isFinite(v));
+    const badBias = folded.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0 || badBias >= 0) {
+      const c = bad >= 0 ? bad % outC : badBias;
+      fail(ErrorCodes.WEIGHT_NONFINITE, `${layer.scope}: BatchNorm folds to a non-finite value in channel ${c} (gamma ${gamma[c]}, moving_variance ${variance[c]}, eps ${eps})`);
+    }
     return { layer, filter: scaled, bias: folded };
   });
 }

@@ -96,6 +96,11 @@ export interface Classification {
 
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
   const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, ...architectureOptions } = options;
+  if (fallback !== 'none' && fallback !== 'reference') fail(ErrorCodes.OPTION, `option fallback: expected "reference" or "none", got ${describe(fallback)}`);
+  if (strict !== undefined && typeof strict !== 'boolean') fail(ErrorCodes.OPTION, `option strict: expected true or false, got ${describe(strict)}`);
+  if (!backendFactories.has(backend)) {
+    fail(ErrorCodes.OPTION, `option backend: expected one of ${[...backendFactories.keys()].join(', ')}, got ${describe(backend)}`);
+  }
   const arch = buildArchitecture(architectureOptions);
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
     fail(ErrorCodes.OPTION, `option seed: expected an integer from 0 to 2^32-1, got ${describe(seed)}`);
@@ -103,10 +108,7 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
   const given = weights ?? randomWeights(arch, seed ?? 0);
   checkWeights(arch, given, { strict: strict ?? true, allowNonFinite: allowNonFiniteWeights ?? false });
   const folded = foldWeights(arch, given);
-  const factory = backendFactories.get(backend);
-  if (!factory) {
-    fail(ErrorCodes.OPTION, `option backend: expected one of ${[...backendFactories.keys()].join(', ')}, got ${describe(backend)}`);
-  }
+  const factory = backendFactories.get(backend)!;
   const numClasses = arch.options.numClasses;
   if (labels !== undefined && labels.length !== numClasses) {
     fail(ErrorCodes.OPTION, `option labels: expected ${numClasses} labels (one per class), got ${labels.length}`);

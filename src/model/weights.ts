@@ -99,7 +99,7 @@ export function checkWeights(
     const eps = arch.options.batchNormEpsilon;
     for (const spec of used.filter((s) => s.name.endsWith('/BatchNorm/moving_variance'))) {
       const data = weights.get(spec.name)!.data;
-      const i = data.findIndex((v) => !(Math.fround(v + eps) > 0));
+      const i = data.findIndex((v) => !(Math.fround(v + Math.fround(eps)) > 0));
       if (i >= 0) {
         fail(ErrorCodes.WEIGHT_NONFINITE, `${spec.name}: element ${i} is ${data[i]}; a variance must be greater than -eps (${eps}), or BatchNorm folds to a non-finite value`);
       }

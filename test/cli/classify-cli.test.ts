@@ -1,6 +1,6 @@
 // `mobilenet classify` end to end, in-process, on a temporary folder with good and broken files.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +84,15 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
     // A label with a comma is quoted (chelsea's second class is 'tabby, tabby cat').
     expect(chelsea[1]).toMatch(/,2,282,"tabby, tabby cat",/);
     expect(rows.find((r) => r.includes('c-text.png'))).toMatch(/ERR_IMAGE_DECODE/);
+  });
+
+  it('a symlink loop is walked once', async () => {
+    const loop = mkdtempSync(join(tmpdir(), 'classify-loop-'));
+    copyFileSync(sharedPath('images/chelsea.png'), join(loop, 'cat.png'));
+    symlinkSync(loop, join(loop, 'again'));
+    const { code, stdout } = await cli('classify', loop, '--model', model, '--json');
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
   });
 
   it('--json and --csv together are refused', async () => {

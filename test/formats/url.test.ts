@@ -17,6 +17,16 @@ describe.skipIf(!HAVE)('loadModelFile over http', () => {
   beforeAll(async () => {
     server = createServer(async (req, res) => {
       requests.push(req.url!);
+      if (req.url!.startsWith('/chunked/')) {
+        // The real model, but its shard streamed without Content-Length and 256 KiB too long.
+        const file = req.url!.endsWith('model.json') ? 'model.json' : 'group1-shard1of1.bin';
+        const body = await readFile(join(sharedDir, 'models', 'mobilenet_v1_0.25_224', file));
+        res.writeHead(200);
+        res.write(body);
+        if (file !== 'model.json') for (let i = 0; i < 4; i++) res.write(new Uint8Array(65536));
+        res.end();
+        return;
+      }
       try {
         const body = await readFile(join(sharedDir, 'models', decodeURIComponent(req.url!.replace(/^\/+/, ''))));
         res.writeHead(200, { 'content-length': body.length }).end(body);
@@ -47,6 +57,13 @@ describe.skipIf(!HAVE)('loadModelFile over http', () => {
 
   it('a TFLite file by URL', async () => {
     await same(`${base}mobilenet_v1_0.25_128_quant/mobilenet_v1_0.25_128_quant.tflite`, 'mobilenet_v1_0.25_128_quant/mobilenet_v1_0.25_128_quant.tflite');
+  });
+
+  it('a shard streamed without Content-Length is read only up to what the manifest allows', async () => {
+    const err = await loadModelFile(`${base}chunked/model.json`).catch((e) => e);
+    expect(err).toBeInstanceOf(MobilenetError);
+    expect(err.code).toBe('ERR_BYTE_LENGTH');
+    expect(err.message).toMatch(/group1-shard1of1\.bin: at least \d+ bytes, more than the \d+ expected/);
   });
 
   it('a 404 is an ERR_IO naming the URL and the status', async () => {

@@ -86,6 +86,21 @@ describe('weights', () => {
     expect(c).toBe('ERR_WEIGHT_NONFINITE');
     expect(m).toContain('Conv2d_3_pointwise/BatchNorm/moving_variance: element 2');
   });
+  it('finite BatchNorm values that fold to infinity are refused (13)', async () => {
+    const w = randomWeights(arch, 1);
+    w.get('MobilenetV1/Conv2d_2_depthwise/BatchNorm/gamma')!.data[3] = 3e38;
+    w.get('MobilenetV1/Conv2d_2_depthwise/BatchNorm/moving_variance')!.data[3] = 0;
+    const [c, m] = await code(() => createModel({ ...small, weights: w }));
+    expect(c).toBe('ERR_WEIGHT_NONFINITE');
+    expect(m).toContain('MobilenetV1/Conv2d_2_depthwise');
+    expect(m).toContain('channel 3');
+  });
+  it('unknown fallback, strict and backend values are refused before any work', async () => {
+    expect((await code(() => createModel({ ...small, fallback: 'maybe' as never })))[1]).toContain('fallback');
+    expect((await code(() => createModel({ ...small, strict: 'yes' as never })))[1]).toContain('strict');
+    expect((await code(() => createModel({ ...small, backend: 'gpu' as never })))[1]).toContain('backend');
+    expect((await code(() => new Tensor(new Float32Array(3), 3 as never)))[0]).toBe('ERR_INPUT');
+  });
   it('a weight for another alpha is refused with expected against actual (12)', async () => {
     const other = randomWeights(buildArchitecture({ depthMultiplier: 0.5, inputSize: 32 }), 1);
     const [c, m] = await code(() => createModel({ ...small, weights: other }));
