@@ -319,12 +319,14 @@ function samePadding(size: number, kernel: number, stride: number, dilation: num
   return [out, before, total - before];
 }
 
-/** `_fixed_padding` then VALID: padding independent of the input size. */
-function fixedPadding(size: number, kernel: number, stride: number, dilation: number): [number, number, number] {
-  const effective = kernel + (kernel - 1) * (dilation - 1);
-  const total = effective - 1;
+/**
+ * `_fixed_padding` then VALID: padding independent of the input size. As in TF-Slim, the padding
+ * comes from the kernel's first dimension on both axes (`padKernel`); the window is the real one.
+ */
+function fixedPadding(size: number, padKernel: number, kernel: number, stride: number, dilation: number): [number, number, number] {
+  const total = padKernel + (padKernel - 1) * (dilation - 1) - 1;
   const before = Math.floor(total / 2);
-  return [validOut(size + total, effective, stride), before, total - before];
+  return [validOut(size + total, kernel + (kernel - 1) * (dilation - 1), stride), before, total - before];
 }
 
 /** PyTorch `padding=dilation*(k-1)//2` on both sides. */
@@ -348,15 +350,13 @@ export function buildArchitecture(options: MobileNetOptions = {}): Architecture 
   const endpoints: string[] = [];
   let shape: HWC = [o.inputHeight, o.inputWidth, 3];
 
-  const padFor = (k: number, stride: number, dilation: number, explicit: boolean) =>
-    (size: number) =>
-      k === 1 && stride === 1
-        ? ([size, 0, 0] as [number, number, number])
-        : o.padding === 'symmetric'
-          ? symmetricPadding(size, k, stride, dilation)
-          : explicit
-            ? fixedPadding(size, k, stride, dilation)
-            : samePadding(size, k, stride, dilation);
+  const padFor = (kernel: readonly [number, number], axis: 0 | 1, stride: number, dilation: number, explicit: boolean) =>
+    (size: number) => {
+      const k = kernel[axis];
+      if (k === 1 && stride === 1 && !(explicit && kernel[0] > 1)) return [size, 0, 0] as [number, number, number];
+      if (o.padding === 'symmetric') return symmetricPadding(size, k, stride, dilation);
+      return explicit ? fixedPadding(size, kernel[0], k, stride, dilation) : samePadding(size, k, stride, dilation);
+    };
 
   const addConv = (
     kind: ConvLayer['kind'],
@@ -368,8 +368,10 @@ export function buildArchitecture(options: MobileNetOptions = {}): Architecture 
     outChannels: number,
   ) => {
     const [h, w, c] = shape;
-    const [oh, top, bottom] = padFor(kernel[0], stride, dilation, o.useExplicitPadding)(h);
-    const [ow, left, right] = padFor(kernel[1], stride, dilation, o.useExplicitPadding)(w);
+    // TF-Slim pads explicitly before full and depthwise convolutions, never before the 1x1 pointwise.
+    const explicit = o.useExplicitPadding && (kind === 'conv' || kind === 'depthwise');
+    const [oh, top, bottom] = padFor(kernel, 0, stride, dilation, explicit)(h);
+    const [ow, left, right] = padFor(kernel, 1, stride, dilation, explicit)(w);
     if (oh < 1 || ow < 1) {
       badOption('inputSize', [o.inputHeight, o.inputWidth], `an input large enough for ${name} (its input is ${h}x${w}, its kernel ${kernel[0]}x${kernel[1]})`);
     }

@@ -67,9 +67,10 @@ function forward(o: ResolvedOptions, weights: WeightMap, inputs: tf.Tensor4D): R
     if (o.padding === 'symmetric') {
       amounts = kernel.map((k) => Math.floor((rate * (k - 1)) / 2)).map((p) => [p, p]);
     } else if (o.useExplicitPadding) {
-      // _fixed_padding: total = effective - 1, the odd pixel after. (TF-Slim takes kernel[0]
-      // for both sides; identical for square kernels, the only kind it ships.)
-      amounts = effective.map((e) => [Math.floor((e - 1) / 2), e - 1 - Math.floor((e - 1) / 2)]);
+      // _fixed_padding: total = effective - 1, the odd pixel after, from kernel_size[0] on both
+      // axes as TF-Slim writes it (kernel_size_effective = [k0 + ..., k0 + ...]).
+      const e = effective[0]!;
+      amounts = [0, 1].map(() => [Math.floor((e - 1) / 2), e - 1 - Math.floor((e - 1) / 2)]);
     } else {
       return [x, 'same'];
     }

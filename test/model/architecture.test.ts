@@ -56,6 +56,14 @@ describe('useExplicitPadding: _fixed_padding then VALID', () => {
     expect(l.dilation).toBe(2);
     expect(l.padding).toEqual({ top: 2, bottom: 2, left: 2, right: 2 });
   });
+
+  it('a non-square kernel is padded from kernel_size[0] on both axes, as _fixed_padding does', () => {
+    // Conv [3, 1]: TF-Slim pads 1 and 1 on both axes, so the 1-wide window widens the map by 2.
+    const arch = buildArchitecture({ useExplicitPadding: true, inputSize: 8, convDefs: [{ type: 'Conv', kernel: [3, 1], stride: 1, depth: 8 }], finalEndpoint: 'Conv2d_0' });
+    const l = arch.body[0]!;
+    expect(l.padding).toEqual({ top: 1, bottom: 1, left: 1, right: 1 });
+    expect(l.outShape).toEqual([8, 10, 8]);
+  });
 });
 
 describe('symmetric padding (PyTorch padding=1)', () => {

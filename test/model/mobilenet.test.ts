@@ -156,3 +156,27 @@ describe('backend choice (18)', () => {
     expect(wasm.memoryBytes).toBeGreaterThan(0);
   });
 });
+
+describe('wasm and reference agree bit for bit on shapes the presets never use', () => {
+  it('non-square kernels, stride 3, explicit padding, non-square input, batch 2', async () => {
+    const options = {
+      convDefs: [
+        { type: 'Conv', kernel: [3, 1], stride: 2, depth: 12 },
+        { type: 'DepthSepConv', kernel: [1, 3], stride: 1, depth: 20 },
+        { type: 'DepthSepConv', kernel: [3, 5], stride: 3, depth: 9 },
+        { type: 'Conv', kernel: [2, 2], stride: 1, depth: 5 },
+      ],
+      inputSize: [37, 30],
+      useExplicitPadding: true,
+      globalPool: true,
+      numClasses: 7,
+      seed: 4,
+    } as const;
+    const ref = await createModel({ ...options, backend: 'reference' });
+    const wasm = await createModel({ ...options, backend: 'wasm' });
+    const x = new Tensor(new Float32Array(2 * 37 * 30 * 3).map((_, i) => Math.cos(i * 0.37)), [2, 37, 30, 3]);
+    const a = ref.run(x, { outputs: ref.endpoints });
+    const b = wasm.run(x, { outputs: wasm.endpoints });
+    for (const name of ref.endpoints) expect(b[name]!.data, name).toEqual(a[name]!.data);
+  });
+});

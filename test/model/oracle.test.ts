@@ -52,6 +52,13 @@ const sep = (kernel: number, stride: number, depth: number): ConvDef => ({ type:
 const conv = (kernel: number, stride: number, depth: number): ConvDef => ({ type: 'Conv', kernel: [kernel, kernel], stride, depth });
 const CUSTOM: ConvDef[] = [conv(3, 2, 16), sep(5, 3, 32), sep(3, 1, 48), conv(5, 3, 64), sep(5, 1, 64)];
 
+/** Non-square kernels: _fixed_padding pads from kernel_size[0] on both axes. */
+const NON_SQUARE: ConvDef[] = [
+  { type: 'Conv', kernel: [3, 1], stride: 2, depth: 16 },
+  { type: 'DepthSepConv', kernel: [1, 3], stride: 1, depth: 24 },
+  { type: 'DepthSepConv', kernel: [3, 5], stride: 2, depth: 32 },
+];
+
 const CASES: Case[] = [
   { name: 'alpha=1.0 224x224 Logits', options: {}, outputs: ['Logits', 'Predictions'] },
   { name: 'alpha=0.25 128x128 batch=2', options: { depthMultiplier: 0.25, inputSize: 128 }, batch: 2 },
@@ -64,6 +71,8 @@ const CASES: Case[] = [
   { name: 'alpha=0.25 300x300 globalPool', options: { depthMultiplier: 0.25, inputSize: 300, globalPool: true } },
   { name: 'custom convDefs k=5 s=3 100x100', options: { convDefs: CUSTOM, inputSize: 100 } },
   { name: 'custom convDefs k=5 s=3 101x88 useExplicitPadding', options: { convDefs: CUSTOM, inputSize: [101, 88], useExplicitPadding: true } },
+  { name: 'non-square kernels 37x30 useExplicitPadding globalPool', options: { convDefs: NON_SQUARE, inputSize: [37, 30], useExplicitPadding: true, globalPool: true } },
+  { name: 'non-square kernels 37x30 SAME globalPool', options: { convDefs: NON_SQUARE, inputSize: [37, 30], globalPool: true } },
   { name: "convDefs='conv' alpha=0.25 64x64", options: { convDefs: 'conv', depthMultiplier: 0.25, inputSize: 64 } },
   { name: "convDefs='shallow' alpha=0.5 96x96", options: { convDefs: 'shallow', depthMultiplier: 0.5, inputSize: 96 } },
   { name: 'finalEndpoint=Conv2d_5_depthwise', options: { depthMultiplier: 0.25, inputSize: 96, finalEndpoint: 'Conv2d_5_depthwise' } },
