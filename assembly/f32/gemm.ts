@@ -12,15 +12,31 @@
  * reference's fround(acc + fround(x * w)) order: the results are bit-identical to
  * `pointwiseConv2dRef` and to the scalar twin.
  *
- * Main tile MR = 4 rows x NR = 8 output channels (8 f32x4 accumulators). A is read 4 k at a
- * time with one v128.load per row and broadcast with i32x4.shuffle (the "splat" variant: on
- * x86 it beat v128.load32_splat by ~10%, measured with the kernels stage of npm run bench). Rows left over (m % 4)
- * take a 1 x 16 / 1 x 8 path instead of recomputing duplicated rows (the classifier has m = 1).
+ * Three kernels share that packing and order:
+ *  - f32_gemm_4x8_packed_minmax: the backend's path. The host packs each chunk of A 4 rows by
+ *    4 (f32_pack_a_4rows, k-major) into a scratch, so the 4 broadcasts of a k step are
+ *    v128.load32_splat at constant offsets from one pointer: no per-row address arithmetic.
+ *  - f32_gemm_4x8_minmax: A read in place (rows `aStride` apart), any m; the leftover rows
+ *    (m % 4) go to f32_gemm_1x8_minmax.
+ *  - f32_gemm_1x8_minmax: one row at a time, 16 then 8 channels per pass (the classifier has
+ *    m = 1; the packed path's leftover rows).
+ * The 4x8 tile: 8 f32x4 accumulators, one k per iteration (two weight loads, per row one
+ * load32_splat and two mul + add), loop bounded by the weight pointer. Keep these loops this
+ * simple and alone in their function: V8 (x64, 15 allocatable xmm registers) spills or
+ * schedules worse as soon as more values are live (the 1-row path inlined into the 4x8
+ * function cost ~7%). Measured on the pointwise shapes of alpha 1 (AMD EPYC, Node 20, one
+ * core, ceiling probe ~24 GMAC/s):
+ *   packed A, this loop                               ~24 GMAC/s
+ *   A in place, this loop                             ~21-22.7 GMAC/s
+ *   4 k per iteration, v128.load of A + i32x4.shuffle  ~17.5 GMAC/s (the previous kernel)
+ *   load32_splat with k unrolled x2 / x4               ~15.5 GMAC/s
+ *   5x8 / 6x8 tiles (10 / 12 accumulators)             ~11.5 / ~13.5 GMAC/s (spills)
+ *   3x8 tile                                           ~23 GMAC/s in place, but m % 3 leftovers
  *
- * Contract: m >= 1, n >= 1, k >= 1; `a` holds m rows of k floats, `aStride` bytes apart;
- * `c` receives m rows of n floats, `cStride` bytes apart; only those m x n floats are written.
- * Loop order: output-channel tiles outer, row tiles inner (the host splits m into chunks
- * whose rows stay in cache).
+ * Contract (f32_gemm_4x8_minmax, f32_gemm_1x8_minmax): m >= 1, n >= 1, k >= 1; `a` holds
+ * m rows of k floats, `aStride` bytes apart; `c` receives m rows of n floats, `cStride` bytes
+ * apart; only those m x n floats are written. Loop order: output-channel tiles outer, row
+ * tiles inner (the host splits m into chunks whose rows stay in cache: src/wasm/backend.ts `gemm`).
  */
 import { clampMode, clampv, clamps, storeRow8 } from './common';
 
@@ -35,7 +51,6 @@ export function f32_gemm_4x8_minmax(
   const vhi = f32x4.splat(hi);
   const mode = clampMode(lo, hi);
   const tileBytes = (<usize>(k + 1)) << 5;
-  const k4 = k & ~3;
   const m4 = m & ~3;
   for (let n0 = 0; n0 < n; n0 += 8) {
     const wt = w + (<usize>(n0 >> 3)) * tileBytes;
@@ -50,69 +65,24 @@ export function f32_gemm_4x8_minmax(
       let acc10 = acc00, acc11 = acc01;
       let acc20 = acc00, acc21 = acc01;
       let acc30 = acc00, acc31 = acc01;
+      // One k per iteration, the loop bounded by the weight pointer: with 8 accumulators,
+      // 2 weight vectors and one splat live, everything stays in registers (see the header).
       let wp = wt + 32;
+      const wEnd = wp + (<usize>k << 5);
       let off: usize = 0;
-      const end4 = <usize>k4 << 2;
-      for (; off < end4; off += 16) {
-        const va0 = v128.load(a0 + off);
-        const va1 = v128.load(a1 + off);
-        const va2 = v128.load(a2 + off);
-        const va3 = v128.load(a3 + off);
-        let b0 = v128.load(wp, 0);
-        let b1 = v128.load(wp, 16);
-        let x0 = i32x4.shuffle(va0, va0, 0, 0, 0, 0);
-        let x1 = i32x4.shuffle(va1, va1, 0, 0, 0, 0);
-        let x2 = i32x4.shuffle(va2, va2, 0, 0, 0, 0);
-        let x3 = i32x4.shuffle(va3, va3, 0, 0, 0, 0);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
-        b0 = v128.load(wp, 32);
-        b1 = v128.load(wp, 48);
-        x0 = i32x4.shuffle(va0, va0, 1, 1, 1, 1);
-        x1 = i32x4.shuffle(va1, va1, 1, 1, 1, 1);
-        x2 = i32x4.shuffle(va2, va2, 1, 1, 1, 1);
-        x3 = i32x4.shuffle(va3, va3, 1, 1, 1, 1);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
-        b0 = v128.load(wp, 64);
-        b1 = v128.load(wp, 80);
-        x0 = i32x4.shuffle(va0, va0, 2, 2, 2, 2);
-        x1 = i32x4.shuffle(va1, va1, 2, 2, 2, 2);
-        x2 = i32x4.shuffle(va2, va2, 2, 2, 2, 2);
-        x3 = i32x4.shuffle(va3, va3, 2, 2, 2, 2);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
-        b0 = v128.load(wp, 96);
-        b1 = v128.load(wp, 112);
-        x0 = i32x4.shuffle(va0, va0, 3, 3, 3, 3);
-        x1 = i32x4.shuffle(va1, va1, 3, 3, 3, 3);
-        x2 = i32x4.shuffle(va2, va2, 3, 3, 3, 3);
-        x3 = i32x4.shuffle(va3, va3, 3, 3, 3, 3);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
-        wp += 128;
-      }
-      const end = <usize>k << 2;
-      for (; off < end; off += 4) {
+      while (wp < wEnd) {
         const b0 = v128.load(wp);
         const b1 = v128.load(wp, 16);
         const x0 = v128.load32_splat(a0 + off);
-        const x1 = v128.load32_splat(a1 + off);
-        const x2 = v128.load32_splat(a2 + off);
-        const x3 = v128.load32_splat(a3 + off);
         acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
+        const x1 = v128.load32_splat(a1 + off);
         acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
+        const x2 = v128.load32_splat(a2 + off);
         acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
+        const x3 = v128.load32_splat(a3 + off);
         acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
         wp += 32;
+        off += 4;
       }
       const c0 = c + <usize>m0 * cStride + (<usize>n0 << 2);
       storeRow8(c0, clampv(acc00, vlo, vhi, mode), clampv(acc01, vlo, vhi, mode), nr);
@@ -121,8 +91,28 @@ export function f32_gemm_4x8_minmax(
       storeRow8(c0 + 3 * cStride, clampv(acc30, vlo, vhi, mode), clampv(acc31, vlo, vhi, mode), nr);
     }
   }
-  // Leftover rows, one at a time, two column tiles (16 channels, 4 chains) per pass.
-  for (let r = m4; r < m; r++) {
+  if (m4 < m) {
+    f32_gemm_1x8_minmax(m - m4, n, k, a + <usize>m4 * aStride, aStride, w, c + <usize>m4 * cStride, cStride, lo, hi);
+  }
+}
+
+/**
+ * Same contract and order as `f32_gemm_4x8_minmax`, one row at a time (16 channels, 4 chains,
+ * per pass): the rows left over by the 4-row tile, and the classifier (m = 1). A separate
+ * function so that V8 allocates registers for the 4x8 loop alone (inlined, it cost ~7%).
+ */
+export function f32_gemm_1x8_minmax(
+  m: i32, n: i32, k: i32,
+  a: usize, aStride: usize,
+  w: usize,
+  c: usize, cStride: usize,
+  lo: f32, hi: f32,
+): void {
+  const vlo = f32x4.splat(lo);
+  const vhi = f32x4.splat(hi);
+  const mode = clampMode(lo, hi);
+  const tileBytes = (<usize>(k + 1)) << 5;
+  for (let r = 0; r < m; r++) {
     const ar = a + <usize>r * aStride;
     const cr = c + <usize>r * cStride;
     let n0 = 0;
@@ -163,7 +153,134 @@ export function f32_gemm_4x8_minmax(
   }
 }
 
-/** Scalar twin of `f32_gemm_4x8_minmax`: same packing, same per-lane order, no SIMD. */
+/**
+ * Packs the first m & ~3 rows of A for `f32_gemm_4x8_packed_minmax`: per group of 4 rows,
+ * for k = 0..K-1: A[r0..r0+3, k] (16 bytes), i.e. out[g][k][r]. Rows past m & ~3 are not
+ * touched (the caller runs them through `f32_gemm_1x8_minmax` from A itself). A plain copy:
+ * the values, hence the results, do not change.
+ *
+ * Contract: m >= 0, k >= 1; `out` holds (m & ~3) * k floats and does not overlap A.
+ */
+export function f32_pack_a_4rows(m: i32, k: i32, a: usize, aStride: usize, out: usize): void {
+  const k4 = k & ~3;
+  let o = out;
+  for (let m0 = 0; m0 < (m & ~3); m0 += 4) {
+    const a0 = a + <usize>m0 * aStride;
+    const a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+    let off: usize = 0;
+    const end4 = <usize>k4 << 2;
+    for (; off < end4; off += 16) {
+      // 4x4 transpose: rows (k..k+3) of 4 A rows -> 4 vectors of (r0..r3) at k, k+1, k+2, k+3.
+      const v0 = v128.load(a0 + off), v1 = v128.load(a1 + off);
+      const v2 = v128.load(a2 + off), v3 = v128.load(a3 + off);
+      const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5); // a0k0 a1k0 a0k1 a1k1
+      const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5); // a2k0 a3k0 a2k1 a3k1
+      const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7); // a0k2 a1k2 a0k3 a1k3
+      const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7); // a2k2 a3k2 a2k3 a3k3
+      v128.store(o, i64x2.shuffle(t0, t1, 0, 2));
+      v128.store(o, i64x2.shuffle(t0, t1, 1, 3), 16);
+      v128.store(o, i64x2.shuffle(t2, t3, 0, 2), 32);
+      v128.store(o, i64x2.shuffle(t2, t3, 1, 3), 48);
+      o += 64;
+    }
+    const end = <usize>k << 2;
+    for (; off < end; off += 4) {
+      store<f32>(o, load<f32>(a0 + off));
+      store<f32>(o, load<f32>(a1 + off), 4);
+      store<f32>(o, load<f32>(a2 + off), 8);
+      store<f32>(o, load<f32>(a3 + off), 12);
+      o += 16;
+    }
+  }
+}
+
+/**
+ * `f32_gemm_4x8_minmax` on A packed by `f32_pack_a_4rows` (`ap`: m / 4 groups of k x 4 floats):
+ * the 4 broadcasts of a k step come from one pointer at constant offsets, so the loop has no
+ * per-row address arithmetic (~24 GMAC/s against ~21 reading A in place). Same weights
+ * packing, same per-lane order (bias, then k ascending, mul then add): bit-identical.
+ *
+ * Contract: m >= 4 and a multiple of 4, n >= 1, k >= 1; `c` receives m rows of n floats,
+ * `cStride` bytes apart.
+ */
+export function f32_gemm_4x8_packed_minmax(
+  m: i32, n: i32, k: i32,
+  ap: usize,
+  w: usize,
+  c: usize, cStride: usize,
+  lo: f32, hi: f32,
+): void {
+  const vlo = f32x4.splat(lo);
+  const vhi = f32x4.splat(hi);
+  const mode = clampMode(lo, hi);
+  const tileBytes = (<usize>(k + 1)) << 5;
+  const groupBytes = <usize>k << 4;
+  for (let n0 = 0; n0 < n; n0 += 8) {
+    const wt = w + (<usize>(n0 >> 3)) * tileBytes;
+    const nr = min(8, n - n0);
+    let ag = ap;
+    for (let m0 = 0; m0 < m; m0 += 4) {
+      let acc00 = v128.load(wt);
+      let acc01 = v128.load(wt, 16);
+      let acc10 = acc00, acc11 = acc01;
+      let acc20 = acc00, acc21 = acc01;
+      let acc30 = acc00, acc31 = acc01;
+      let wp = wt + 32;
+      const wEnd = wp + (<usize>k << 5);
+      let x = ag;
+      while (wp < wEnd) {
+        const b0 = v128.load(wp);
+        const b1 = v128.load(wp, 16);
+        const x0 = v128.load32_splat(x);
+        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
+        const x1 = v128.load32_splat(x, 4);
+        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
+        const x2 = v128.load32_splat(x, 8);
+        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
+        const x3 = v128.load32_splat(x, 12);
+        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
+        wp += 32;
+        x += 16;
+      }
+      const c0 = c + <usize>m0 * cStride + (<usize>n0 << 2);
+      storeRow8(c0, clampv(acc00, vlo, vhi, mode), clampv(acc01, vlo, vhi, mode), nr);
+      storeRow8(c0 + cStride, clampv(acc10, vlo, vhi, mode), clampv(acc11, vlo, vhi, mode), nr);
+      storeRow8(c0 + 2 * cStride, clampv(acc20, vlo, vhi, mode), clampv(acc21, vlo, vhi, mode), nr);
+      storeRow8(c0 + 3 * cStride, clampv(acc30, vlo, vhi, mode), clampv(acc31, vlo, vhi, mode), nr);
+      ag += groupBytes;
+    }
+  }
+}
+
+/** Scalar twin of `f32_gemm_4x8_packed_minmax` (packed A, same order, no SIMD). */
+export function f32_gemm_4x8_packed_minmax_scalar(
+  m: i32, n: i32, k: i32,
+  ap: usize,
+  w: usize,
+  c: usize, cStride: usize,
+  lo: f32, hi: f32,
+): void {
+  const tileBytes = (<usize>(k + 1)) << 5;
+  for (let n0 = 0; n0 < n; n0 += 8) {
+    const wt = w + (<usize>(n0 >> 3)) * tileBytes;
+    const nr = min(8, n - n0);
+    for (let r = 0; r < m; r++) {
+      const ar = ap + <usize>(r >> 2) * (<usize>k << 4) + (<usize>(r & 3) << 2);
+      const cr = c + <usize>r * cStride + (<usize>n0 << 2);
+      for (let j = 0; j < nr; j++) {
+        let acc = load<f32>(wt + (<usize>j << 2));
+        let wp = wt + 32 + (<usize>j << 2);
+        for (let kk = 0; kk < k; kk++) {
+          acc = acc + load<f32>(ar + (<usize>kk << 4)) * load<f32>(wp);
+          wp += 32;
+        }
+        store<f32>(cr + (<usize>j << 2), clamps(acc, lo, hi));
+      }
+    }
+  }
+}
+
+/** Scalar twin of `f32_gemm_4x8_minmax` and `f32_gemm_1x8_minmax`: same packing, same per-lane order, no SIMD. */
 export function f32_gemm_4x8_minmax_scalar(
   m: i32, n: i32, k: i32,
   a: usize, aStride: usize,

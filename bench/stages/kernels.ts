@@ -11,7 +11,7 @@ import { buildArchitecture, convLayers, type ConvLayer } from '../../src/model/a
 import { foldWeights } from '../../src/model/fold.js';
 import { randomWeights } from '../../src/model/random.js';
 import { runConvLayer } from '../../src/reference/backend.js';
-import { packLayer, packedLengthOf, runLayer, scalarKernels } from '../../src/wasm/backend.js';
+import { gemmScratchBytes, packLayer, packedLengthOf, runLayer, scalarKernels } from '../../src/wasm/backend.js';
 import { WASM_PAGE_BYTES, instantiateKernels } from '../../src/wasm/loader.js';
 import type { Progress } from '../lib/progress.js';
 import { relativeError, seededInputs, summarize, type Timing } from '../lib/stats.js';
@@ -56,7 +56,10 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
   const inOff = [wOff + align(maxW * 4 + 64), 0];
   inOff[1] = inOff[0]! + align(maxIn * 4 + 64);
   const outOff = inOff[1]! + align(maxIn * 4 + 64);
-  const bytes = outOff + align(maxOut * 4 + 64);
+  // The GEMM scratch the backend plans for pointwise layers, so the kernel runs the backend's path.
+  const scratchOff = outOff + align(maxOut * 4 + 64);
+  const scratchBytes = Math.max(0, ...chosen.map((l) => (l.kind === 'pointwise' || l.kind === 'logits' ? gemmScratchBytes(l.inShape[2]) : 0)));
+  const bytes = scratchOff + align(scratchBytes + 64);
   const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE_BYTES) });
   const { kernels } = instantiateKernels(module, memory);
   const scalar = scalarKernels(kernels);
@@ -74,16 +77,16 @@ export async function kernelStage(module: WebAssembly.Module, o: KernelStageOpti
     inputs.forEach((x, i) => f32(inOff[i]!, inLen).set(x));
 
     // The check: SIMD against its scalar twin, on the first input.
-    runLayer(scalar, layer, wOff, inOff[0]!, outOff, 1);
+    runLayer(scalar, layer, wOff, inOff[0]!, outOff, 1, scratchOff);
     const expected = f32(outOff, outLen).slice();
-    runLayer(kernels, layer, wOff, inOff[0]!, outOff, 1);
+    runLayer(kernels, layer, wOff, inOff[0]!, outOff, 1, scratchOff);
     const simdVsScalar = relativeError(f32(outOff, outLen), expected);
 
     progress.update(`${layer.name} ${layer.inShape.join('x')} -> ${layer.outShape.join('x')}`);
     const bench = new Bench({ time: o.timeMs, iterations: o.iterations, warmupTime: o.warmupMs, warmupIterations: 2, retainSamples: true, throws: true });
     let turn = 0;
-    bench.add('simd', () => runLayer(kernels, layer, wOff, inOff[turn++ & 1]!, outOff, 1));
-    bench.add('scalar', () => runLayer(scalar, layer, wOff, inOff[turn++ & 1]!, outOff, 1));
+    bench.add('simd', () => runLayer(kernels, layer, wOff, inOff[turn++ & 1]!, outOff, 1, scratchOff));
+    bench.add('scalar', () => runLayer(scalar, layer, wOff, inOff[turn++ & 1]!, outOff, 1, scratchOff));
     await bench.run();
     let reference: Timing | null = null;
     if (o.referenceLayers.has(index)) {

@@ -4,6 +4,8 @@
  * Memory, planned once when the model is built (one WebAssembly.Memory per model):
  *   [0, 64)                 unused (no kernel pointer is ever 0)
  *   weights                 every layer's packed weights, 64-byte aligned, written once
+ *   GEMM scratch            one chunk of A rows packed 4 by 4 for the pointwise layers
+ *                           (`gemmScratchBytes`, the largest over the layers; batch-independent)
  *   activations A, B        ping-pong buffers, each the largest activation of any layer
  *                           (input included) times the batch, plus 64 bytes of slack for the
  *                           kernels' channel-tail over-reads
@@ -47,14 +49,36 @@ interface Planned {
   readonly weights: number;
 }
 
-/** Calls the GEMM kernel over `m` rows, in row chunks that stay in cache. */
+/** Rows of A per GEMM call for depth `k` (a multiple of 4). */
+export const gemmChunkRows = (k: number) => Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
+/** Bytes of the scratch the packed GEMM path needs for depth `k`: one chunk of packed rows. */
+export const gemmScratchBytes = (k: number) => gemmChunkRows(k) * k * 4;
+
+/**
+ * Calls the GEMM over `m` rows, in row chunks that stay in cache. With a `scratch` (at least
+ * `gemmScratchBytes(k)` bytes, 16-byte aligned), each chunk's rows are packed 4 by 4
+ * (f32_pack_a_4rows) and run by f32_gemm_4x8_packed_minmax, the rows left over (m % 4) by
+ * f32_gemm_1x8_minmax; without, by f32_gemm_4x8_minmax in place. Same bits either way.
+ */
 export function gemm(
   kernels: KernelExports, m: number, n: number, k: number, a: number, w: number, c: number, lo: number, hi: number,
+  scratch = 0,
 ): void {
-  const chunk = Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
+  const chunk = gemmChunkRows(k);
   for (let m0 = 0; m0 < m; m0 += chunk) {
     const rows = Math.min(chunk, m - m0);
-    kernels.f32_gemm_4x8_minmax(rows, n, k, a + m0 * k * 4, k * 4, w, c + m0 * n * 4, n * 4, lo, hi);
+    const ar = a + m0 * k * 4;
+    const cr = c + m0 * n * 4;
+    if (scratch === 0) {
+      kernels.f32_gemm_4x8_minmax(rows, n, k, ar, k * 4, w, cr, n * 4, lo, hi);
+      continue;
+    }
+    const rows4 = rows & ~3;
+    if (rows4 > 0) {
+      kernels.f32_pack_a_4rows(rows4, k, ar, k * 4, scratch);
+      kernels.f32_gemm_4x8_packed_minmax(rows4, n, k, scratch, w, cr, n * 4, lo, hi);
+    }
+    if (rows4 < rows) kernels.f32_gemm_1x8_minmax(rows - rows4, n, k, ar + rows4 * k * 4, k * 4, w, cr + rows4 * n * 4, n * 4, lo, hi);
   }
 }
 
@@ -65,7 +89,10 @@ export class WasmBackend implements InferenceBackend {
   private kernels: KernelExports;
   private disposed = false;
   private readonly plan: Planned[];
+  /** End of the weights and the GEMM scratch: where the activation buffers start. */
   private readonly weightsEnd: number;
+  /** Byte offset of the GEMM scratch (0: no pointwise layer). */
+  private readonly scratch: number;
   /** Floats of the largest activation of one image. */
   private readonly maxActivation: number;
   private batchCapacity = 0;
@@ -88,6 +115,9 @@ export class WasmBackend implements InferenceBackend {
       offset += align(len * 4);
       return planned;
     });
+    const scratchBytes = Math.max(0, ...arch.layers.map((l) => (l.kind === 'pointwise' || l.kind === 'logits' ? gemmScratchBytes(l.inShape[2]) : 0)));
+    this.scratch = scratchBytes > 0 ? offset : 0;
+    offset += align(scratchBytes);
     this.weightsEnd = offset;
     const size = (s: readonly number[]) => s[0]! * s[1]! * s[2]!;
     this.maxActivation = Math.max(size(arch.inputShape), ...arch.layers.map((l) => Math.max(size(l.inShape), size(l.outShape))));
@@ -113,7 +143,7 @@ export class WasmBackend implements InferenceBackend {
   private bytesFor(batch: number): number {
     const bytes = this.weightsEnd + 2 * align(this.maxActivation * batch * 4 + SLACK);
     if (bytes > this.maxBytes) {
-      fail(ErrorCodes.MEMORY_LIMIT, `wasm backend: batch ${batch} needs ${bytes} bytes of wasm memory (weights ${this.weightsEnd}, two activation buffers of ${this.maxActivation * batch * 4}), above the limit of ${this.maxBytes} bytes`);
+      fail(ErrorCodes.MEMORY_LIMIT, `wasm backend: batch ${batch} needs ${bytes} bytes of wasm memory (weights and GEMM scratch ${this.weightsEnd}, two activation buffers of ${this.maxActivation * batch * 4}), above the limit of ${this.maxBytes} bytes`);
     }
     return bytes;
   }
@@ -157,7 +187,7 @@ export class WasmBackend implements InferenceBackend {
         if (keep.has(layer.name)) out.set(layer.name, softmaxRef(logits, batch * outH * outW, outC));
         continue;
       }
-      runLayer(k, layer, weights, src, dst, batch);
+      runLayer(k, layer, weights, src, dst, batch, this.scratch);
       if (keep.has(layer.name)) out.set(layer.name, new Float32Array(this.memory.buffer, dst, outLen).slice());
       [src, dst] = [dst, src];
     }
@@ -172,8 +202,8 @@ export class WasmBackend implements InferenceBackend {
     this.checkLive();
     this.place(batch);
     const { layer, weights } = this.plan[index]!;
-    const { bufA, bufB, kernels } = this;
-    return () => runLayer(kernels, layer, weights, bufA, bufB, batch);
+    const { bufA, bufB, kernels, scratch } = this;
+    return () => runLayer(kernels, layer, weights, bufA, bufB, batch, scratch);
   }
 
   dispose(): void {
@@ -194,6 +224,8 @@ export function scalarKernels(k: KernelExports): KernelExports {
   return {
     ...k,
     f32_gemm_4x8_minmax: k.f32_gemm_4x8_minmax_scalar,
+    f32_gemm_1x8_minmax: k.f32_gemm_4x8_minmax_scalar,
+    f32_gemm_4x8_packed_minmax: k.f32_gemm_4x8_packed_minmax_scalar,
     f32_dwconv3x3_minmax: k.f32_dwconv3x3_minmax_scalar,
     f32_dwconv_minmax: k.f32_dwconv_minmax_scalar,
     f32_conv_minmax: k.f32_conv_minmax_scalar,
@@ -201,8 +233,11 @@ export function scalarKernels(k: KernelExports): KernelExports {
   };
 }
 
-/** Runs one layer (not the softmax) from `src` to `dst`: the only place kernels are chosen. */
-export function runLayer(k: KernelExports, layer: Layer, weights: number, src: number, dst: number, batch: number): void {
+/**
+ * Runs one layer (not the softmax) from `src` to `dst`: the only place kernels are chosen.
+ * `scratch`: the GEMM scratch (see `gemm`); 0 runs the pointwise layers on A in place.
+ */
+export function runLayer(k: KernelExports, layer: Layer, weights: number, src: number, dst: number, batch: number, scratch = 0): void {
   const [inH, inW, inC] = layer.inShape;
   const [outH, outW, outC] = layer.outShape;
   if (layer.kind === 'softmax') return;
@@ -213,7 +248,7 @@ export function runLayer(k: KernelExports, layer: Layer, weights: number, src: n
   const [lo, hi] = clampRange(layer.activation);
   const { top, left } = layer.padding;
   if (layer.kind === 'pointwise' || layer.kind === 'logits') {
-    gemm(k, batch * outH * outW, outC, inC, src, weights, dst, lo, hi);
+    gemm(k, batch * outH * outW, outC, inC, src, weights, dst, lo, hi, scratch);
   } else if (layer.kind === 'depthwise') {
     if (layer.kernel[0] === 3 && layer.kernel[1] === 3) {
       k.f32_dwconv3x3_minmax(batch, inH, inW, inC, outH, outW, layer.stride, layer.dilation, top, left, src, weights, dst, lo, hi);

@@ -21,6 +21,11 @@ type Ptr = number;
 export interface KernelExports {
   f32_gemm_4x8_minmax(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
   f32_gemm_4x8_minmax_scalar(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
+  /** The one-row path of f32_gemm_4x8_minmax (its leftover rows), same contract; its scalar twin is f32_gemm_4x8_minmax_scalar. */
+  f32_gemm_1x8_minmax(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
+  f32_pack_a_4rows(m: number, k: number, a: Ptr, aStride: number, out: Ptr): void;
+  f32_gemm_4x8_packed_minmax(m: number, n: number, k: number, ap: Ptr, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
+  f32_gemm_4x8_packed_minmax_scalar(m: number, n: number, k: number, ap: Ptr, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
   f32_dwconv3x3_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
   f32_dwconv3x3_minmax_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
   f32_dwconv_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
@@ -32,7 +37,8 @@ export interface KernelExports {
 }
 
 const KERNEL_NAMES: readonly (keyof KernelExports)[] = [
-  'f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar',
+  'f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar', 'f32_gemm_1x8_minmax',
+  'f32_pack_a_4rows', 'f32_gemm_4x8_packed_minmax', 'f32_gemm_4x8_packed_minmax_scalar',
   'f32_dwconv3x3_minmax', 'f32_dwconv3x3_minmax_scalar', 'f32_dwconv_minmax', 'f32_dwconv_minmax_scalar',
   'f32_conv_minmax', 'f32_conv_minmax_scalar', 'f32_avgpool', 'f32_avgpool_scalar',
 ];
@@ -125,9 +131,21 @@ function selfTest(module: WebAssembly.Module): void {
     }
   }
   f.set(A, aOff);
-  for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+  const sOff = cOff + M * N + 16;
+  const runs = {
+    f32_gemm_4x8_minmax: () => kernels.f32_gemm_4x8_minmax(M, N, K, aOff * 4, K * 4, wOff * 4, cOff * 4, N * 4, 0, 6),
+    f32_gemm_1x8_minmax: () => kernels.f32_gemm_1x8_minmax(M, N, K, aOff * 4, K * 4, wOff * 4, cOff * 4, N * 4, 0, 6),
+    f32_gemm_4x8_minmax_scalar: () => kernels.f32_gemm_4x8_minmax_scalar(M, N, K, aOff * 4, K * 4, wOff * 4, cOff * 4, N * 4, 0, 6),
+    // The backend's path: rows 0..3 packed (shuffles), then the packed kernel; row 4 by the 1x8 kernel.
+    f32_gemm_4x8_packed_minmax: () => {
+      kernels.f32_pack_a_4rows(M, K, aOff * 4, K * 4, sOff * 4);
+      kernels.f32_gemm_4x8_packed_minmax(4, N, K, sOff * 4, wOff * 4, cOff * 4, N * 4, 0, 6);
+      kernels.f32_gemm_1x8_minmax(M - 4, N, K, (aOff + 4 * K) * 4, K * 4, wOff * 4, (cOff + 4 * N) * 4, N * 4, 0, 6);
+    },
+  };
+  for (const [name, run] of Object.entries(runs)) {
     f.fill(NaN, cOff, cOff + M * N);
-    kernels[name](M, N, K, aOff * 4, K * 4, wOff * 4, cOff * 4, N * 4, 0, 6);
+    run();
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let acc = B[n]!;

@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../../src/model/architecture.js';
 import { avgPoolRef, conv2dRef, depthwiseConv2dRef, pointwiseConv2dRef } from '../../src/reference/kernels.js';
+import { gemm, gemmScratchBytes, scalarKernels } from '../../src/wasm/backend.js';
 import { packConv, packDepthwise, packGemm } from '../../src/wasm/pack.js';
 import { Harness, clampRange, expectBitExact, kernelModule, pad, randomArray, type PadMode } from './harness.js';
 
@@ -27,12 +28,29 @@ function gemmCase(m: number, k: number, n: number, act: Activation, seed: number
   const w = h.put(packGemm(filter, bias, k, n));
   const ap = h.put(a);
   const [lo, hi] = clampRange(act);
-  for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+  for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_1x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
     const c = h.output(m * n);
     h.kernels[name](m, n, k, ap, k * 4, w, c, n * 4, lo, hi);
     expectBitExact(h.read(c, m * n), expected, name);
   }
+  checkPackedGemm(m, n, k, ap, w, lo, hi, expected);
   return expected;
+}
+
+/**
+ * The backend's path: host `gemm` with a scratch (chunks packed 4 rows by 4, the packed 4x8
+ * kernel, the leftover rows by the 1x8 kernel), SIMD and scalar twins, against `expected`.
+ * The scratch is poisoned around, so a pack writing past gemmScratchBytes(k) fails.
+ */
+function checkPackedGemm(m: number, n: number, k: number, ap: number, w: number, lo: number, hi: number, expected: Float32Array) {
+  const scratchFloats = gemmScratchBytes(k) / 4;
+  for (const [tier, kernels] of [['simd', h.kernels], ['scalar', scalarKernels(h.kernels)]] as const) {
+    const scratch = h.output(scratchFloats);
+    const c = h.output(m * n);
+    gemm(kernels, m, n, k, ap, w, c, lo, hi, scratch);
+    expectBitExact(h.read(c, m * n), expected, `gemm packed (${tier})`);
+    h.read(scratch, scratchFloats); // checks the poison around the scratch
+  }
 }
 
 describe('f32_gemm_4x8_minmax (pointwise, classifier)', () => {
@@ -44,7 +62,7 @@ describe('f32_gemm_4x8_minmax (pointwise, classifier)', () => {
       for (const m of ms) for (const k of ks) gemmCase(m, k, n, ACTS[seed % 3]!, seed++);
     });
   }
-  for (const [m, k, n] of [[49, 1024, 1001], [196, 256, 512], [100, 128, 128], [3, 1024, 1001]] as const) {
+  for (const [m, k, n] of [[49, 1024, 1001], [196, 256, 512], [100, 128, 128], [3, 1024, 1001], [97, 1024, 24], [53, 7, 9]] as const) {
     it(`M=${m} K=${k} N=${n} relu6`, () => gemmCase(m, k, n, 'relu6', m + k + n));
   }
   it('clamp: relu6 outputs lie in [0, 6], relu in [0, inf)', () => {
@@ -120,6 +138,25 @@ function depthwiseCase(c: ConvCase, seed: number) {
 
 const SIZES: [number, number][] = [[1, 1], [2, 3], [5, 4], [7, 7], [8, 6], [9, 11]];
 const MODES: PadMode[] = ['same', 'explicit', 'symmetric', 'valid'];
+
+describe('f32_pack_a_4rows', () => {
+  it('packs rows 4 by 4, k-major (out[g][k][r]), only the first m & ~3 rows, nothing past them', () => {
+    for (const m of [0, 1, 3, 4, 5, 8, 11]) {
+      for (const k of [1, 2, 3, 4, 5, 7, 8, 9, 33]) {
+        h.reset();
+        const aStride = k + 3; // rows further apart than k floats: only k of each are read
+        const a = randomArray(m * aStride + 1, m * 100 + k);
+        const ap = h.put(a);
+        const m4 = m & ~3;
+        const out = h.output(m4 * k);
+        h.kernels.f32_pack_a_4rows(m, k, ap, aStride * 4, out);
+        const expected = new Float32Array(m4 * k);
+        for (let r = 0; r < m4; r++) for (let kk = 0; kk < k; kk++) expected[((r >> 2) * k + kk) * 4 + (r & 3)] = a[r * aStride + kk]!;
+        expectBitExact(h.read(out, m4 * k), expected, `m=${m} k=${k}`);
+      }
+    }
+  });
+});
 
 describe('f32_dwconv3x3_minmax', () => {
   for (const C of CHANNELS) {
@@ -268,11 +305,12 @@ describe('epilogue: signed zeros, NaN and arbitrary bounds (every clamp path)', 
       const expected = none.map((v) => Math.min(Math.max(v, lo), hi));
       const w = h.put(packGemm(filter, bias, k, n));
       const ap = h.put(a);
-      for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+      for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_1x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
         const c = h.output(m * n);
         h.kernels[name](m, n, k, ap, k * 4, w, c, n * 4, lo, hi);
         expectBitExact(h.read(c, m * n), expected, name);
       }
+      checkPackedGemm(m, n, k, ap, w, lo, hi, expected);
       // Depthwise and dense conv, same bounds, a zero input around a -0 bias.
       const x = randomArray(5 * 5 * 9, 24);
       x.fill(0, 0, 5 * 9);
