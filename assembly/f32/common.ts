@@ -72,3 +72,21 @@ export function storeRow8(p: usize, v0: v128, v1: v128, nr: i32): void {
     storePartial(p, v0, nr);
   }
 }
+
+/** First valid tap index: smallest t in [0, k) with 0 <= i0 + t*d (k if none). */
+// @ts-ignore: decorator
+@inline
+export function firstTap(i0: i32, d: i32, k: i32): i32 {
+  let t = 0;
+  while (t < k && i0 + t * d < 0) t++;
+  return t;
+}
+
+/** One past the last valid tap: largest t with i0 + (t-1)*d < size. */
+// @ts-ignore: decorator
+@inline
+export function endTap(i0: i32, d: i32, k: i32, size: i32, first: i32): i32 {
+  let t = k;
+  while (t > first && i0 + (t - 1) * d >= size) t--;
+  return t;
+}

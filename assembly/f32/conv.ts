@@ -14,23 +14,7 @@
  * Contract: all sizes >= 1; `input` holds n*inH*inW*Cin floats, `output` receives exactly
  * n*outH*outW*Cout floats.
  */
-import { clampMode, clampv, clamps, storeRow8 } from './common';
-
-// @ts-ignore: decorator
-@inline
-function firstTap(i0: i32, d: i32, k: i32): i32 {
-  let t = 0;
-  while (t < k && i0 + t * d < 0) t++;
-  return t;
-}
-
-// @ts-ignore: decorator
-@inline
-function endTap(i0: i32, d: i32, k: i32, size: i32, first: i32): i32 {
-  let t = k;
-  while (t > first && i0 + (t - 1) * d >= size) t--;
-  return t;
-}
+import { clampMode, clampv, clamps, endTap, firstTap, storeRow8 } from './common';
 
 export function f32_conv_minmax(
   n: i32, inH: i32, inW: i32, Cin: i32, outH: i32, outW: i32, Cout: i32,

@@ -16,7 +16,7 @@
  * 12 readable bytes (the channel tail over-reads, the extra lanes are never stored);
  * `output` receives exactly n*outH*outW*C floats.
  */
-import { clampMode, clampv, clamps, storePartial } from './common';
+import { clampMode, clampv, clamps, endTap, firstTap, storePartial } from './common';
 
 /**
  * One output pixel, any kernel, only the taps inside the input: the generic path and the
@@ -44,24 +44,6 @@ function dwPixel(
     wt += tileBytes;
     cOff += 16;
   }
-}
-
-/** First valid tap index: smallest t in [0, k) with 0 <= i0 + t*d (k if none). */
-// @ts-ignore: decorator
-@inline
-function firstTap(i0: i32, d: i32, k: i32): i32 {
-  let t = 0;
-  while (t < k && i0 + t * d < 0) t++;
-  return t;
-}
-
-/** One past the last valid tap: largest t with i0 + (t-1)*d < size. */
-// @ts-ignore: decorator
-@inline
-function endTap(i0: i32, d: i32, k: i32, size: i32, first: i32): i32 {
-  let t = k;
-  while (t > first && i0 + (t - 1) * d >= size) t--;
-  return t;
 }
 
 /** Depthwise convolution, any kernel size, stride, dilation and padding. */
