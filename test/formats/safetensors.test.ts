@@ -21,6 +21,7 @@ import { registerConvert } from '../../src/cli/convert.js';
 import { reportError } from '../../src/cli/main.js';
 import { craftSafetensors, f32Bytes, frame } from '../fixtures-gen/safetensors.js';
 import { requireShared, sharedPath } from '../helpers/shared.js';
+import { expectCode } from '../helpers/errors.js';
 
 const SMALL: MobileNetOptions = { depthMultiplier: 0.25, inputSize: 32 };
 
@@ -28,17 +29,6 @@ function smallModel(options: MobileNetOptions = SMALL, seed = 1): LoadedModel {
   return { format: 'safetensors', options, weights: randomWeights(buildArchitecture(options), seed), pixelNormalization: 'unit-signed' };
 }
 
-function expectCode(f: () => unknown, code: string, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected ${code}`).toBeInstanceOf(MobilenetError);
-  expect((thrown as MobilenetError).code).toBe(code);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 function input(options: MobileNetOptions, batch = 2, seed = 7): Tensor {
   const [h, w] = buildArchitecture(options).inputShape;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, MobilenetError } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
 import { createModel } from '../../src/model/mobilenet.js';
 import { Tensor } from '../../src/tensor.js';
@@ -15,6 +15,7 @@ import { loadModelFile } from '../../src/formats/index.js';
 import { Flatbuffer, parseTflite, readTfliteModel } from '../../src/formats/tflite.js';
 import { runTfjsOracle } from '../helpers/tfjs-oracle.js';
 import { requireShared, sharedPath } from '../helpers/shared.js';
+import { expectCode } from '../helpers/errors.js';
 
 const MODELS = [
   { name: '0.25_128', alpha: 0.25, size: 128 },
@@ -27,17 +28,6 @@ const HAVE = requireShared(...MODELS.map((m) => modelPath(m.name)), 'models/imag
 
 const read = (rel: string) => new Uint8Array(readFileSync(sharedPath(rel)));
 
-function expectCode(f: () => unknown, code: string, message?: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MobilenetError);
-    expect((e as MobilenetError).code).toBe(code);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected ${code}, nothing was thrown`);
-}
 
 function topK(row: Float32Array, k: number): number[] {
   return [...row.keys()].sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);

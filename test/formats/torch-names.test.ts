@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, MobilenetError } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture, MOBILENET_V1_CONV_DEFS, type MobileNetOptions } from '../../src/model/architecture.js';
 import { createModel } from '../../src/model/mobilenet.js';
 import { mulberry32, randomWeights } from '../../src/model/random.js';
@@ -17,18 +17,8 @@ import { readSafetensorsModel, writeSafetensors } from '../../src/formats/safete
 import { hwioToOihw, isTorchStateDict, oihwToHwio, slimToTorch, torchToSlim } from '../../src/formats/torch-names.js';
 import { useTfjsBackend } from '../helpers/tfjs-oracle.js';
 import { craftSafetensors, f32Bytes, i64Bytes, type RawEntry } from '../fixtures-gen/safetensors.js';
+import { expectCode } from '../helpers/errors.js';
 
-function expectCode(f: () => unknown, code: string, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected ${code}`).toBeInstanceOf(MobilenetError);
-  expect((thrown as MobilenetError).code).toBe(code);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 const TORCH: MobileNetOptions = { flavour: 'torch', depthMultiplier: 0.25 };
 
