@@ -1,7 +1,6 @@
 // Kernels exported to the host. Each kernel is a pure function of pointers, sizes and scalars
 // into the host-owned memory; nothing here allocates. Every SIMD kernel has a `_scalar` twin
 // (same packing, same per-output summation order) for the bit-exact test tier.
-export { f32_add_bias } from './f32/bias';
 export {
   f32_gemm_1x8_minmax, f32_gemm_4x8_minmax, f32_gemm_4x8_minmax_scalar,
   f32_pack_a_4rows, f32_gemm_4x8_packed_minmax, f32_gemm_4x8_packed_minmax_scalar,

@@ -28,6 +28,14 @@ export const ErrorCodes = {
   MEMORY_LIMIT: 'ERR_MEMORY_LIMIT', // 20
   DISPOSED: 'ERR_DISPOSED', // 21
   IO: 'ERR_IO',
+  /** An image in a format this runtime cannot decode (WebP, GIF, BMP outside browsers). */
+  IMAGE_FORMAT: 'ERR_IMAGE_FORMAT',
+  /** The model's worker failed or ended while a call was pending. */
+  WORKER: 'ERR_WORKER',
+  /** A load or a call stopped by the caller's AbortSignal. */
+  ABORTED: 'ERR_ABORTED',
+  /** Finite inputs and weights gave non-finite outputs (an overflow). */
+  OUTPUT_NONFINITE: 'ERR_OUTPUT_NONFINITE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -50,13 +58,51 @@ export function badOption(option: string, value: unknown, allowed: string): neve
   fail(ErrorCodes.OPTION, `option ${option}: expected ${allowed}, got ${describe(value)}`);
 }
 
+/** Longest description of a value in a message; deeper or longer values are cut with `…`. */
+const DESCRIBE_MAX_CHARS = 200;
+const DESCRIBE_MAX_DEPTH = 4;
+const DESCRIBE_MAX_ITEMS = 16;
+
+/**
+ * A short, bounded rendering of any value for an error message: strings quoted, arrays and
+ * plain objects to a few levels and items, class instances by their class name. Never recurses
+ * without a bound and never throws, whatever the caller passed (deep JSON, cycles, getters).
+ */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
+  const text = render(value, 0);
+  return text.length > DESCRIBE_MAX_CHARS ? `${text.slice(0, DESCRIBE_MAX_CHARS - 1)}…` : text;
+}
+
+function render(value: unknown, depth: number): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > DESCRIBE_MAX_CHARS ? `${value.slice(0, DESCRIBE_MAX_CHARS)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null) return String(value);
+  if (typeof value === 'function') return `a function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'symbol') return value.toString();
   try {
-    return JSON.stringify(value) ?? String(value);
+    if (Array.isArray(value)) {
+      if (depth >= DESCRIBE_MAX_DEPTH) return '[…]';
+      const items = value.slice(0, DESCRIBE_MAX_ITEMS).map((v) => render(v, depth + 1));
+      return `[${items.join(', ')}${value.length > DESCRIBE_MAX_ITEMS ? `, … (${value.length} items)` : ''}]`;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return `a ${typeNameOf(value)}`;
+    if (depth >= DESCRIBE_MAX_DEPTH) return '{…}';
+    const keys = Object.keys(value as object);
+    const items = keys.slice(0, DESCRIBE_MAX_ITEMS).map((k) => `${JSON.stringify(k)}: ${render((value as Record<string, unknown>)[k], depth + 1)}`);
+    return `{${items.join(', ')}${keys.length > DESCRIBE_MAX_ITEMS ? ', …' : ''}}`;
   } catch {
-    return Object.prototype.toString.call(value);
+    return 'an object';
+  }
+}
+
+/** The class name of a value (`Uint8Array`, `HTMLImageElement`), or its typeof. */
+export function typeNameOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object' && typeof value !== 'function') return typeof value;
+  try {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? name : 'object';
+  } catch {
+    return 'object';
   }
 }

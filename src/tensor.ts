@@ -1,10 +1,17 @@
-import type { NdArray } from 'ndarray';
-import { ErrorCodes, fail, describe } from './errors.js';
+import ndarray from 'ndarray';
+import { ErrorCodes, fail, describe, typeNameOf } from './errors.js';
 
-// Loaded dynamically: a browser without an import map cannot resolve the bare specifier
-// 'ndarray', and a static import would stop the whole module graph from loading there.
-// Only toNdarray() needs it (ndarray input is duck-typed); it says so when it is missing.
-const ndarray = await import('ndarray').then((m) => m.default, () => null);
+/**
+ * An ndarray (the `ndarray` package's objects, or anything shaped like them): what the API
+ * takes and gives at its edge. Structural, so the published types need no @types/ndarray.
+ */
+export interface NdArrayLike<D extends ArrayLike<number> = ArrayLike<number>> {
+  readonly data: D;
+  readonly shape: number[];
+  readonly stride: number[];
+  readonly offset: number;
+  get(...index: number[]): number;
+}
 
 export type Shape4 = readonly [n: number, h: number, w: number, c: number];
 
@@ -15,7 +22,7 @@ export class Tensor {
 
   constructor(data: Float32Array, shape: readonly number[]) {
     if (!(data instanceof Float32Array)) {
-      fail(ErrorCodes.INPUT, `tensor data: expected a Float32Array, got ${typeName(data)}`);
+      fail(ErrorCodes.INPUT, `tensor data: expected a Float32Array, got ${typeNameOf(data)}`);
     }
     if (!Array.isArray(shape) || shape.length < 1 || shape.length > 4) {
       fail(ErrorCodes.INPUT, `tensor shape: expected rank 1 to 4, got ${describe(shape)}`);
@@ -41,22 +48,21 @@ export class Tensor {
     return this.data.length;
   }
 
-  /** A zero-copy ndarray view over the same data. */
-  toNdarray(): NdArray<Float32Array> {
-    if (!ndarray) return fail(ErrorCodes.IO, "toNdarray: the 'ndarray' package could not be loaded (in a browser, map it with an import map)");
+  /** A zero-copy ndarray view over the same data (an object of the `ndarray` package). */
+  toNdarray(): NdArrayLike<Float32Array> {
     return ndarray(this.data, this.shape);
   }
 
   /** Accepts a Tensor, or any ndarray of numbers (copied into a contiguous float32 array). */
-  static from(value: Tensor | NdArray): Tensor {
+  static from(value: Tensor | NdArrayLike): Tensor {
     if (value instanceof Tensor) return value;
     if (isNdarray(value)) return fromNdarray(value);
-    return fail(ErrorCodes.INPUT, `expected a Tensor or an ndarray, got ${typeName(value)}`);
+    return fail(ErrorCodes.INPUT, `expected a Tensor or an ndarray, got ${typeNameOf(value)}`);
   }
 }
 
-export function isNdarray(value: unknown): value is NdArray {
-  const v = value as NdArray | null;
+export function isNdarray(value: unknown): value is NdArrayLike {
+  const v = value as NdArrayLike | null;
   return (
     v != null &&
     typeof v === 'object' &&
@@ -70,10 +76,10 @@ export function isNdarray(value: unknown): value is NdArray {
 /** Largest tensor copied from an ndarray, in elements (2^30 float32 = 4 GiB, the wasm32 limit). */
 const MAX_NDARRAY_ELEMENTS = 2 ** 30;
 
-function fromNdarray(nd: NdArray): Tensor {
+function fromNdarray(nd: NdArrayLike): Tensor {
   const shape = nd.shape.slice();
   // Checked before anything is allocated: a broadcast (stride 0) view may declare any shape.
-  if (typeof (nd as { get?: unknown }).get !== 'function') {
+  if (typeof nd.get !== 'function') {
     fail(ErrorCodes.INPUT, 'ndarray input: expected an ndarray with a get() method');
   }
   if (shape.length < 1 || shape.length > 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
@@ -85,9 +91,12 @@ function fromNdarray(nd: NdArray): Tensor {
   }
   const out = new Float32Array(size);
   const idx = new Array<number>(shape.length).fill(0);
-  const get = (nd as NdArray & { get(...i: number[]): number }).get.bind(nd);
+  const get = nd.get.bind(nd);
   for (let i = 0; i < size; i++) {
-    out[i] = get(...idx);
+    const v = get(...idx);
+    // A number, or a value that converts to one exactly; strings and objects are refused, not turned into NaN.
+    if (typeof v !== 'number') fail(ErrorCodes.INPUT, `ndarray input: element [${idx.join(', ')}] is ${describe(v)}, not a number`);
+    out[i] = v;
     for (let d = shape.length - 1; d >= 0; d--) {
       if (++idx[d]! < shape[d]!) break;
       idx[d] = 0;
@@ -106,10 +115,4 @@ export function checkInput(t: Tensor, height: number, width: number, channels = 
     );
   }
   return [s[0]!, s[1]!, s[2]!, s[3]!];
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v !== 'object') return typeof v;
-  return (v as object).constructor?.name ?? 'object';
 }

@@ -7,22 +7,15 @@
  * to the model's size, round to uint8, then the model's pixel normalisation) with the browser
  * decoding the file (createImageBitmap, no colour-space conversion) instead of pngjs/jpeg-js.
  */
-import { buildArchitecture } from '../dist/model/architecture.js';
-import { createModel } from '../dist/model/mobilenet.js';
+import { buildArchitecture, createModel, hasWasmSimd, normalizePixels, parseLabels, parseTfjsGraphModel, centerCropSquare, resizeBilinear } from '../dist/index.js';
 import { createWasmBackend } from '../dist/wasm/backend.js';
-import { hasWasmSimd } from '../dist/wasm/loader.js';
 import { runLayerRef } from '../dist/reference/backend.js';
 import { readSafetensorsModel } from '../dist/formats/safetensors.js';
 import { readTfliteModel } from '../dist/formats/tflite.js';
-import { parseTfjsGraphModel } from '../dist/formats/tfjs-graph.js';
 import { parseTfjsLayersModel } from '../dist/formats/tfjs-layers.js';
-import { parseLabels } from '../dist/formats/labels.js';
-import { centerCropSquare, resizeBilinear } from '../dist/image/resize.js';
-import { Tensor } from '../dist/tensor.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { loaded: null, labels: null, model: null, rgb: null, modelName: '' };
-const fround = Math.fround;
 
 function status(text, error = false) {
   $('status').textContent = text;
@@ -90,20 +83,6 @@ async function decodePhoto(file) {
   return { width: bitmap.width, height: bitmap.height, data: rgb };
 }
 
-const MEAN = [0.485, 0.456, 0.406].map(fround);
-const STD = [0.229, 0.224, 0.225].map(fround);
-const SCALINGS = {
-  'unit-signed': (u8) => fround(fround(fround(u8 / 255) * 2) - 1),
-  'tflite-uint8': (u8) => (u8 - 128) / 128,
-  'torch-imagenet': (u8, c) => fround(fround(fround(u8 / 255) - MEAN[c]) / STD[c]),
-};
-
-function toInput(pixels, height, width, scaling) {
-  const f = SCALINGS[scaling] ?? SCALINGS['unit-signed'];
-  const data = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) data[i] = f(pixels[i], i % 3);
-  return new Tensor(data, [1, height, width, 3]);
-}
 
 function drawPreview(pixels, size) {
   const canvas = $('preview');
@@ -221,10 +200,11 @@ async function classify() {
   const square = centerCropSquare(state.rgb);
   const pixels = resizeBilinear(square.data, square.width, square.height, width, height);
   drawPreview(height === width ? pixels : resizeBilinear(square.data, square.width, square.height, 224, 224), height === width ? width : 224);
-  const input = toInput(pixels, height, width, state.loaded.pixelNormalization);
+  // The model's own normalisation, the one the package defines (square models: the demo's inputs).
+  const input = normalizePixels([pixels], width, state.loaded.pixelNormalization);
   status(`running on ${model.backend}...`);
   const t0 = performance.now();
-  const [top] = model.classify(input, 5);
+  const top = await model.classify(input, 5);
   const ms = performance.now() - t0;
   showTop5(top);
   const o = model.architecture.options;

@@ -2,10 +2,10 @@
  * The same bits everywhere: runs MobileNet v1 alpha 0.25 at 128x128 with seeded weights
  * (seed 1) on a seeded input, on the reference path and on the wasm SIMD path, and returns the
  * SHA-256 of each path's logits (little-endian float32 bytes). Plain ESM importing the
- * package's dist/ (and build/kernels.wasm, found next to dist/ by the loader), so the one file
- * runs unchanged in Node, Chromium, Deno and Bun; the tests compare the hashes.
+ * package's dist/ (and build/kernels.wasm, found beside the package), so the one file runs
+ * unchanged in Node, Deno and Bun, and bundled by esbuild (web/server.mjs) in Chromium; the
+ * tests compare the hashes.
  */
-const dist = new URL('../dist/', import.meta.url);
 
 /** Lowercase hex SHA-256 with Web Crypto (global in browsers, Node >= 19, Deno, Bun). */
 async function sha256(bytes) {
@@ -25,12 +25,8 @@ function littleEndian(data) {
  *   wasm kernels come from (default: build/kernels.wasm beside dist/, by URL)
  */
 export async function logitsHashes(options = {}) {
-  const { createModel } = await import(new URL('model/mobilenet.js', dist).href);
-  const { mulberry32 } = await import(new URL('model/random.js', dist).href);
-  const { Tensor } = await import(new URL('tensor.js', dist).href);
-  const { setKernelSource, hasWasmSimd } = await import(new URL('wasm/loader.js', dist).href);
-  await import(new URL('wasm/backend.js', dist).href); // registers the wasm backend
-  if (options.kernels !== undefined) setKernelSource(options.kernels);
+  const { createModel, mulberry32, Tensor, setKernelSource, hasWasmSimd } = await import('../dist/index.js');
+  setKernelSource(options.kernels);
   const next = mulberry32(2024);
   const input = new Tensor(new Float32Array(128 * 128 * 3).map(() => (next() / 2 ** 32) * 2 - 1), [1, 128, 128, 3]);
   const result = { simd: hasWasmSimd() };

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * A tiny static server for the demo page and the browser tests: node:http, loopback only,
- * serving the repository's dist/, build/ and web/ folders (nothing else) with the right
+ * serving the repository's dist/, build/, assets/ and web/ folders (nothing else) with the right
  * content types (application/wasm for the kernels, so streaming compilation works).
+ * On start it bundles web/app.js and web/hash.js into web/dist/ with esbuild for the browser
+ * (the package's `browser` conditions), as an app's bundler would.
  *
  *   node web/server.mjs [--port N]     (npm run demo:web)   prints http://127.0.0.1:N/web/
  *
@@ -15,7 +17,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const SERVED = ['dist', 'build', 'web'];
+const SERVED = ['dist', 'build', 'assets', 'web'];
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -27,10 +29,33 @@ const TYPES = {
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.txt': 'text/plain; charset=utf-8',
+  '.tflite': 'application/octet-stream',
 };
+
+/**
+ * Bundles the pages' scripts for the browser. The bundles sit two folders below the root
+ * (web/dist/), so the package's `new URL('../../build/kernels.wasm', import.meta.url)`, which
+ * esbuild leaves as it is, still points at build/kernels.wasm.
+ */
+export async function buildPages() {
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [join(repoRoot, 'web', 'app.js'), join(repoRoot, 'web', 'hash.js')],
+    outdir: join(repoRoot, 'web', 'dist'),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    // Not the repository's tsconfig: its `paths` send #platform to Node's sources for tsc.
+    tsconfigRaw: {},
+    logLevel: 'error',
+  });
+}
 
 /** Starts the server; resolves to its base URL (no trailing slash) and a close function. */
 export async function startServer({ port = 0, host = '127.0.0.1', root = repoRoot } = {}) {
+  await buildPages();
   const server = createServer(async (req, res) => {
     const send = (status, text) => {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });

@@ -11,7 +11,8 @@ import { buildArchitecture, convLayers, type ConvLayer } from '../../src/model/a
 import { foldWeights } from '../../src/model/fold.js';
 import { randomWeights } from '../../src/model/random.js';
 import { runConvLayer } from '../../src/reference/backend.js';
-import { gemmScratchBytes, packLayer, packedLengthOf, runLayer, scalarKernels } from '../../src/wasm/backend.js';
+import { gemmScratchBytes, packLayer, packedLengthOf, runLayer } from '../../src/wasm/backend.js';
+import { scalarKernels } from '../../src/wasm/kernels.js';
 import { WASM_PAGE_BYTES, instantiateKernels } from '../../src/wasm/loader.js';
 import type { Progress } from '../lib/progress.js';
 import { relativeError, seededInputs, summarize, type Timing } from '../lib/stats.js';

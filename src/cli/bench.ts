@@ -17,10 +17,12 @@ import type { Command } from 'commander';
 import { badOption } from '../errors.js';
 import { buildArchitecture, type Architecture } from '../model/architecture.js';
 import { foldWeights, type FoldedLayer } from '../model/fold.js';
-import type { BackendName } from '../model/mobilenet.js';
+import type { BackendName } from '../backend.js';
 import { randomInputs, randomWeights } from '../model/random.js';
 import { runReference } from '../reference/backend.js';
-import { DEFAULT_WASM_URL, hasWasmSimd, type WasmSource } from '../wasm/loader.js';
+import { platform } from '#platform';
+import { integer, parseBackend } from './flags.js';
+import { hasWasmSimd, type WasmSource } from '../wasm/loader.js';
 import type { Io } from './main.js';
 import { parseAlpha, parseResolution } from './summary.js';
 
@@ -92,7 +94,7 @@ export async function coldStart(c: Pick<BenchConfig, 'alpha' | 'resolution' | 'b
     };
   }
   // Read before the clock: the file system is not the engine.
-  const source = await preload(c.kernels ?? DEFAULT_WASM_URL);
+  const source = await preload(c.kernels ?? (await platform.defaultKernels()));
   const { createWasmBackend } = await import('../wasm/backend.js');
   const t0 = now();
   const backend = await createWasmBackend(arch, folded, { source });
@@ -169,15 +171,6 @@ export async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
   };
 }
 
-export function parseBackend(value: string): BackendName {
-  if (value !== 'reference' && value !== 'wasm') badOption('--backend', value, '"reference" or "wasm"');
-  return value;
-}
-
-const integer = (flag: string, min: number, max: number) => (value: string): number => {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) badOption(flag, value, `an integer from ${min} to ${max}`);
-  return Number(value);
-};
 
 export const parseBatch = integer('--batch', 1, 1024);
 

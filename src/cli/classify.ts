@@ -9,14 +9,14 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { BackendName } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
-import { loadModelFile, type LoadedModel } from '../formats/index.js';
 import { parseLabels } from '../formats/labels.js';
-import { normalizePixels, preprocessImage } from '../image/index.js';
-import { createModel, type BackendName, type Classification } from '../model/mobilenet.js';
-import { resolveOptions } from '../model/architecture.js';
+import { loadInThread } from '../engine/load-core.js';
+import type { BatchFailure, Classification, MobileNet } from '../engine/mobilenet.js';
+import { integer, parseBackend } from './flags.js';
 import { EXIT_USAGE, type CommandStatus, type Io } from './main.js';
 
 const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
@@ -24,7 +24,7 @@ const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
 export const EXIT_INTERRUPTED = 130;
 
 interface ClassifyFlags {
-  model: string;
+  model?: string;
   labels?: string;
   top: number;
   batch: number;
@@ -40,10 +40,10 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .command('classify')
     .description('top-K ImageNet classes for each image (PNG or JPEG); folders are walked')
     .argument('<paths...>', 'image files and folders')
-    .requiredOption('--model <path|url>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file; a path or an http(s) URL')
-    .option('--labels <file>', "class names, one per line (default: the model's own, or a labels file beside it)")
-    .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
-    .option('--batch <n>', 'images per inference', positiveInt('--batch'), 8)
+    .option('--model <path|url>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file; a path or an http(s) URL (default: the model in the package, MobileNet v1 0.5 @ 160 uint8)')
+    .option('--labels <file>', "class names, one per line (default: the model's own, a labels file beside it, or ImageNet's for 1000 and 1001 classes)")
+    .option('--top <k>', 'classes per image', integer('--top', 1, 4096), 5)
+    .option('--batch <n>', 'images per inference', integer('--batch', 1, 4096), 8)
     .option('--json', 'JSON lines: {"file","top":[{"index","label","probability","logit"}],"ms"}, or {"file","error":{"code","message"}}')
     .option('--csv', 'CSV: file,rank,index,label,probability,logit,error')
     .option('--out <file>', 'write the results to this file as they are computed (stdout otherwise)')
@@ -55,15 +55,6 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     });
 }
 
-const positiveInt = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 4096) badOption(flag, value, 'an integer from 1 to 4096');
-  return Number(value);
-};
-
-function parseBackend(value: string): BackendName {
-  if (value !== 'reference' && value !== 'wasm') badOption('--backend', value, '"reference" or "wasm"');
-  return value;
-}
 
 interface Result {
   file: string;
@@ -73,32 +64,19 @@ interface Result {
 }
 
 async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<number> {
-  const loaded = await loadModelFile(flags.model);
-  const labels = flags.labels ? await readLabels(flags.labels) : (loaded.labels ?? (await findLabelsBeside(flags.model, loaded)));
+  const labels = flags.labels ? await readLabels(flags.labels) : undefined;
+  // The same path as the API's load(): labels and pixel normalisation found from the file.
   // Without SIMD the default falls back to the reference path (with a warning); an explicit --backend wasm does not.
-  const model = await createModel({
-    ...loaded.options,
-    weights: loaded.weights,
-    labels,
-    backend: flags.backend ?? 'wasm',
-    fallback: flags.backend ? 'none' : 'reference',
-  });
+  const model = await loadInThread(flags.model, { ...(labels ? { labels } : {}), ...(flags.backend ? { backend: flags.backend } : {}) });
   try {
-    return await classifyWith(model, loaded, paths, flags, io);
+    return await classifyWith(model, paths, flags, io);
   } finally {
     // Every way out, including a failure to walk a folder or to open --out.
     model.dispose();
   }
 }
 
-async function classifyWith(
-  model: Awaited<ReturnType<typeof createModel>>,
-  loaded: LoadedModel,
-  paths: string[],
-  flags: ClassifyFlags,
-  io: Io,
-): Promise<number> {
-  const size = model.architecture.inputShape[0];
+async function classifyWith(model: MobileNet, paths: string[], flags: ClassifyFlags, io: Io): Promise<number> {
   const files = await collect(paths);
   const sink = openSink(flags, io);
   const progress = new Progress(files.length, io, flags.progress !== false);
@@ -113,7 +91,8 @@ async function classifyWith(
   const emit = (r: Result) => {
     if (r.error) {
       failed++;
-      io.stderr(`${progress.clearLine()}mobilenet: ${r.error.code}: ${r.file}: ${r.error.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      const named = r.error.message.includes(r.file) ? r.error.message : `${r.file}: ${r.error.message}`;
+      io.stderr(`${progress.clearLine()}mobilenet: ${r.error.code}: ${named.replace(/\s*\n\s*/g, ' ')}\n`);
     } else {
       done++;
     }
@@ -123,24 +102,27 @@ async function classifyWith(
 
   try {
     for (let start = 0; start < files.length && !interrupted; start += flags.batch) {
-      const batch: { file: string; pixels: Uint8Array }[] = [];
-      const results: Result[] = [];
-      for (const entry of files.slice(start, start + flags.batch)) {
-        try {
-          if (entry.error) throw entry.error;
-          const pixels = preprocessImage(new Uint8Array(await readFile(entry.file)), size, entry.file);
-          batch.push({ file: entry.file, pixels });
-          results.push({ file: entry.file });
-        } catch (err) {
-          results.push({ file: entry.file, error: describeError(err) });
-        }
-      }
-      if (batch.length > 0) {
+      const chunk = files.slice(start, start + flags.batch);
+      const results: Result[] = chunk.map((entry) => (entry.error ? { file: entry.file, error: describeError(entry.error) } : { file: entry.file }));
+      const readable = results.filter((r) => !r.error);
+      if (readable.length > 0) {
         const t0 = performance.now();
-        const tops = model.classify(normalizePixels(batch.map((b) => b.pixels), size, loaded.pixelNormalization), flags.top);
-        const ms = (performance.now() - t0) / batch.length;
-        let k = 0;
-        for (const r of results) if (!r.error) Object.assign(r, { top: tops[k++], ms });
+        let tops: (Classification[] | null)[];
+        let failures: BatchFailure['failures'] = [];
+        try {
+          tops = await model.classifyBatch(readable.map((r) => r.file), flags.top, { batchSize: readable.length });
+        } catch (err) {
+          const partial = err as MobilenetError & Partial<BatchFailure>;
+          if (!partial.results || !partial.failures) throw err;
+          tops = partial.results;
+          failures = partial.failures;
+        }
+        const ms = (performance.now() - t0) / readable.length;
+        readable.forEach((r, k) => {
+          const failure = failures.find((f) => f.index === k);
+          if (failure) r.error = { code: failure.code, message: failure.message };
+          else Object.assign(r, { top: tops[k]!, ms });
+        });
       }
       results.forEach(emit);
       // Let a pending SIGINT be seen between batches.
@@ -205,7 +187,7 @@ function csvRows(r: Result): string {
 
 function formatTop(r: Result): string {
   const lines = r.top!.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? `class ${t.index}`} (${t.index})`);
-  return `${r.file}  (${r.ms!.toFixed(1)} ms)\n${lines.join('\n')}\n`;
+  return `${r.file}  (${r.ms!.toFixed(1)} ms per image, batch average)\n${lines.join('\n')}\n`;
 }
 
 /** A one-line progress bar with rate and ETA on stderr, only when stderr is a terminal. */
@@ -294,18 +276,4 @@ async function readLabels(path: string): Promise<string[]> {
     if (err instanceof MobilenetError) throw err;
     return fail(ErrorCodes.IO, `--labels ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
-}
-
-/** A labels file with exactly one line per class, in the model's folder or the one above it. */
-async function findLabelsBeside(modelPath: string, loaded: LoadedModel): Promise<string[] | undefined> {
-  const classes = resolveOptions(loaded.options).numClasses;
-  const start = (await stat(modelPath).catch(() => null))?.isDirectory() ? modelPath : dirname(modelPath);
-  for (const dir of [start, dirname(start)]) {
-    const names = await readdir(dir).catch(() => [] as string[]);
-    for (const name of names.filter((n) => /labels.*\.txt$/i.test(n)).sort()) {
-      const labels = await readFile(join(dir, name), 'utf8').then(parseLabels, () => null);
-      if (labels?.length === classes) return labels;
-    }
-  }
-  return undefined;
 }

@@ -103,5 +103,7 @@ function isMain(): boolean {
 
 if (isMain()) {
   // exitCode, not exit(): lets stdout drain when it is a pipe.
-  process.exitCode = await run(process.argv.slice(2));
+  void run(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -7,30 +7,26 @@
  * - TF.js: a directory (its model.json) or a model.json; `format: "layers-model"` or a Keras
  *   topology (`class_name` / `model_config`) is a layers model, `format: "graph-model"` or a
  *   graph (`modelTopology.node`) a graph model. A model.json needs its shard files, so it is
- *   accepted as a path only.
+ *   accepted as a path or a URL (the shards are read beside it), never as bytes.
  *
  * Every loader returns a `LoadedModel`: TF-Slim names and TF layouts, architecture options and
  * the pixel normalisation the weights were trained with.
  */
-import { io, join, readFile, stat } from '../platform/node.js';
-import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
+import { platform } from '#platform';
+import { ErrorCodes, MobilenetError, describe, fail, typeNameOf } from '../errors.js';
+import { asUrl, checkAborted, checkFetchOptions, isBlobLike, isResponseLike, readBytes, readResponse, type BlobLike, type FetchOptions, type ResponseLike } from '../fetch.js';
+import type { PixelNormalization } from '../image/normalize.js';
 import type { MobileNetOptions } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights.js';
 import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
-import { loadTfjsGraphModel, parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
-import { loadTfjsLayersModel, parseTfjsLayersModel } from './tfjs-layers.js';
-import { LAYERS_MODEL, checkJsonSize, decodeUtf8, fetchBytes, fetchModelFiles, tfjsKindOf } from './tfjs-manifest.js';
+import { parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
+import { parseTfjsLayersModel } from './tfjs-layers.js';
+import { LAYERS_MODEL, readTfjsModelFiles } from './tfjs-manifest.js';
+
+export type { PixelNormalization };
 
 export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
-
-/**
- * How a uint8 RGB pixel becomes the network's input value:
- * - `unit-signed`: u8 / 255 * 2 - 1, in [-1, 1] (TF-Slim, TF-Hub, TF.js, Keras MobileNet);
- * - `tflite-uint8`: (u8 - 128) / 128, the uint8 TFLite models' input quantization (scale 1/128, zero point 128);
- * - `torch-imagenet`: (u8 / 255 - mean) / std per channel with ImageNet's mean and std (the seed's PyTorch model).
- */
-export type PixelNormalization = 'unit-signed' | 'tflite-uint8' | 'torch-imagenet';
 
 export interface LoadedModel {
   format: ModelFormat;
@@ -64,36 +60,52 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   return 'unknown';
 }
 
-export interface LoadModelOptions {
-  /** Used only for an http(s) URL. Default: the global fetch. Nothing is ever fetched implicitly. */
-  fetch?: typeof fetch;
-}
+/** `fetch`, `signal` and `onProgress` for URLs (see FetchOptions). */
+export type LoadModelOptions = FetchOptions;
+
+/** Anything `loadModelFile` reads: a path or URL, bytes, a Blob or File, or a fetch Response. */
+export type ModelSource = string | URL | Uint8Array | ArrayBuffer | BlobLike | ResponseLike;
 
 /**
- * Loads a model from bytes (safetensors or TFLite), a path (any format; TF.js by directory or
- * model.json), or an http(s) URL (a file, or a TF.js model.json with its shards beside it).
+ * Loads a model from a path (any format; TF.js by directory or model.json), an http(s) or
+ * file: URL (a file, or a TF.js model.json with its shards beside it), bytes, a Blob or File,
+ * or a fetch Response (safetensors or TFLite). Weights are checked once, here.
  */
-export async function loadModelFile(source: string | URL | Uint8Array, options: LoadModelOptions = {}): Promise<LoadedModel> {
+export async function loadModelFile(source: ModelSource, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (options === null || typeof options !== 'object') fail(ErrorCodes.OPTION, `loadModelFile options: expected an object, got ${describe(options)}`);
+  checkFetchOptions(options);
   if (source instanceof Uint8Array) return loadBytes(source, 'model bytes');
-  if (typeof source === 'string' && /^https?:\/\//i.test(source)) source = new URL(source);
-  if (source instanceof URL) return loadUrl(source, options.fetch ?? globalThis.fetch);
-  if (typeof source !== 'string' || source === '') fail(ErrorCodes.OPTION, `loadModelFile: expected a path, a URL or a Uint8Array, got ${describe(source)}`);
-  const info = await io(source, () => stat(source));
-  if (info.isDirectory()) return loadJson(join(source, 'model.json'));
-  if (info.size > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${source}: ${info.size} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
-  const bytes = new Uint8Array(await io(source, () => readFile(source)));
-  if (sniffFormat(bytes) === 'json') return loadJson(source);
-  return loadBytes(bytes, source);
+  if (source instanceof ArrayBuffer) return loadBytes(new Uint8Array(source), 'model bytes');
+  if (isResponseLike(source)) {
+    const where = source.url || 'response';
+    if (!source.ok) fail(ErrorCodes.IO, `${where}: HTTP ${source.status}`);
+    return loadBytes(await readResponse(source as Response, MAX_MODEL_FILE_BYTES, where, options), where);
+  }
+  if (isBlobLike(source)) {
+    const where = source.name || 'Blob';
+    if (source.size > MAX_MODEL_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${where}: ${source.size} bytes, above the ${MAX_MODEL_FILE_BYTES}-byte cap for a model file`);
+    checkAborted(options.signal, where);
+    return loadBytes(new Uint8Array(await source.arrayBuffer()), where);
+  }
+  if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) {
+    fail(ErrorCodes.OPTION, `loadModelFile: expected a path, a URL, bytes (Uint8Array, ArrayBuffer), a Blob or a Response, got ${source === '' ? 'an empty string' : typeNameOf(source)}`);
+  }
+  const url = asUrl(source);
+  if (url && url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'file:' && url.protocol !== 'blob:' && url.protocol !== 'data:') {
+    fail(ErrorCodes.OPTION, `loadModelFile: ${url.href}: only http:, https:, file:, blob: and data: URLs are read`);
+  }
+  const where = url?.href ?? (source as string);
+  if (url ? url.pathname.endsWith('/') || url.pathname.endsWith('.json') : (await platform.fileInfo(source as string)).kind === 'directory') {
+    return loadTfjs(url ?? (source as string), options);
+  }
+  const bytes = await readBytes(url ?? (source as string), MAX_MODEL_FILE_BYTES, options);
+  if (sniffFormat(bytes) === 'json') return loadTfjs(url ?? (source as string), options, bytes);
+  return loadBytes(bytes, where);
 }
 
-async function loadUrl(url: URL, fetchFn: typeof fetch): Promise<LoadedModel> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(ErrorCodes.OPTION, `loadModelFile: ${url.href}: only http: and https: URLs are fetched`);
-  if (typeof fetchFn !== 'function') fail(ErrorCodes.OPTION, 'loadModelFile: no fetch function is available to load a URL');
-  if (url.pathname.endsWith('/') || url.pathname.endsWith('.json')) {
-    const { json, shards, kind } = await fetchModelFiles(url, fetchFn);
-    return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
-  }
-  return loadBytes(await fetchBytes(url, fetchFn, MAX_MODEL_FILE_BYTES), url.href);
+async function loadTfjs(source: string | URL, options: FetchOptions, jsonBytes?: Uint8Array): Promise<LoadedModel> {
+  const { json, shards, kind } = await readTfjsModelFiles(source, options, undefined, jsonBytes);
+  return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
 }
 
 function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
@@ -105,23 +117,10 @@ function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
     if (e instanceof MobilenetError && where !== 'model bytes') fail(e.code, `${where}: ${e.message}`, e);
     throw e;
   }
-  if (kind === 'json') fail(ErrorCodes.OPTION, `${where}: a TF.js model.json needs its shard files: pass its path or directory, not its bytes`);
+  if (kind === 'json') fail(ErrorCodes.OPTION, `${where}: a TF.js model.json needs its shard files: pass its path, directory or URL, not its bytes`);
   if (bytes.length < 8) fail(ErrorCodes.FILE_TOO_SHORT, `${where}: ${bytes.length} bytes, too short for any model format`);
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   return fail(ErrorCodes.HEADER_FORMAT, `${where}: not a safetensors, TFLite or TF.js model (starts with ${head})`);
-}
-
-async function loadJson(path: string): Promise<LoadedModel> {
-  checkJsonSize(path, (await io(path, () => stat(path))).size);
-  const text = decodeUtf8(await io(path, () => readFile(path)), path);
-  let json: unknown;
-  try {
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (e) {
-    return fail(ErrorCodes.HEADER_FORMAT, `${path}: not valid JSON: ${(e as Error).message}`, e);
-  }
-  if (tfjsKindOf(json) === LAYERS_MODEL) return loadTfjsLayersModel(path);
-  return fromGraph(await loadTfjsGraphModel(path));
 }
 
 function fromGraph(graph: TfjsGraphModel): LoadedModel {

@@ -2,8 +2,11 @@
  * Class labels: one per line, line k is class k. The TF-Slim / TF-Hub 1001-class heads put
  * `background` at 0 and the ImageNet-1k synsets at 1..1000 (shared/models/PROVENANCE.md §3).
  */
-import { io, readFile } from '../platform/node.js';
 import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+import { readBytes, type FetchOptions } from '../fetch.js';
+
+/** A labels file is text, one short line per class: anything larger is not one. */
+export const MAX_LABELS_BYTES = 16 << 20;
 
 /** Splits on LF or CRLF; one final newline is allowed, empty or blank lines anywhere else are refused. */
 export function parseLabels(text: string): string[] {
@@ -16,8 +19,9 @@ export function parseLabels(text: string): string[] {
   return labels;
 }
 
-export async function loadLabels(path: string): Promise<string[]> {
-  const bytes = await io(path, () => readFile(path));
+/** Reads a labels file from a path or URL (one label per line; see parseLabels). */
+export async function loadLabels(path: string | URL, options: FetchOptions = {}): Promise<string[]> {
+  const bytes = await readBytes(path, MAX_LABELS_BYTES, options);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

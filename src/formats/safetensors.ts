@@ -30,7 +30,8 @@
 import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
 import { MOBILENET_V1_CONV_DEFS, buildArchitecture, type Architecture, type MobileNetOptions } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
-import type { LoadedModel, PixelNormalization } from './index.js';
+import type { LoadedModel } from './index.js';
+import { PIXEL_NORMALIZATIONS, isPixelNormalization, type PixelNormalization } from '../image/normalize.js';
 import { isTorchStateDict, slimToTorch, torchToSlim, type SourceTensor } from './torch-names.js';
 
 /** The reference implementation's cap on the JSON header. */
@@ -309,7 +310,6 @@ function deriveSlimOptions(weights: WeightMap): MobileNetOptions {
 }
 
 const META_INT = /^[1-9]\d{0,4}$/;
-const PIXELS = new Set<PixelNormalization>(['unit-signed', 'tflite-uint8', 'torch-imagenet']);
 
 function optionsFromMetadata(meta: Record<string, string>): { options: MobileNetOptions; pixelNormalization?: PixelNormalization; labels?: string[] } {
   const bad = (key: string, expected: string): never =>
@@ -340,7 +340,7 @@ function optionsFromMetadata(meta: Record<string, string>): { options: MobileNet
   }
   let pixelNormalization: PixelNormalization | undefined;
   if (meta.pixel_normalization !== undefined) {
-    if (!PIXELS.has(meta.pixel_normalization as PixelNormalization)) bad('pixel_normalization', [...PIXELS].join(', '));
+    if (!isPixelNormalization(meta.pixel_normalization)) bad('pixel_normalization', PIXEL_NORMALIZATIONS.join(', '));
     pixelNormalization = meta.pixel_normalization as PixelNormalization;
   }
   const labels = meta.labels === undefined ? undefined : meta.labels.split('\n');

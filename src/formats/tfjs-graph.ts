@@ -15,8 +15,8 @@
  * Validation order, failing on the first error: JSON, manifest (dtype, quantization, shape,
  * duplicates), shards (count, HTML pages, byte totals), graph, names and shapes, finiteness.
  */
-import { fileURLToPath, io } from '../platform/node.js';
 import { ErrorCodes, badOption, describe, fail } from '../errors.js';
+import { checkFetchOptions, type FetchOptions } from '../fetch.js';
 import {
   MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
@@ -25,15 +25,7 @@ import {
   type MobileNetOptions,
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
-import {
-  GRAPH_MODEL,
-  fetchModelFiles,
-  isObject,
-  readModelFiles,
-  readWeights,
-  type Obj,
-  type RawTensor,
-} from './tfjs-manifest.js';
+import { GRAPH_MODEL, isObject, readTfjsModelFiles, readWeights, type Obj, type RawTensor } from './tfjs-manifest.js';
 
 export interface TfjsGraphOptions {
   depthMultiplier: number;
@@ -52,10 +44,8 @@ export interface TfjsGraphModel {
   format: 'tfjs-graph';
 }
 
-export interface LoadTfjsGraphOptions {
-  /** Used only when `source` is an http(s) URL. Default: the global fetch. */
-  fetch?: typeof fetch;
-}
+/** `fetch`, `signal` and `onProgress` for URLs (see FetchOptions). */
+export type LoadTfjsGraphOptions = FetchOptions;
 
 const GRAPH = GRAPH_MODEL;
 
@@ -66,34 +56,13 @@ export function parseTfjsGraphModel(modelJson: string | object, shards: Uint8Arr
 }
 
 /**
- * Loads from a directory or a model.json path (node:fs), or from a `URL`: `file:` reads the
- * file system, `http(s):` uses `options.fetch` or the global fetch. A string is always a path.
+ * Loads from a directory or a model.json path (Node, Deno, Bun), or from a URL: `file:` reads
+ * the file system, `http(s):` fetches model.json and the shards beside it.
  */
-export async function loadTfjsGraphModel(
-  source: string | URL,
-  options: LoadTfjsGraphOptions = {},
-): Promise<TfjsGraphModel> {
-  if (source instanceof URL) {
-    if (source.protocol === 'file:') return loadFromPath(fileURLToPath(source));
-    if (source.protocol === 'http:' || source.protocol === 'https:') {
-      const fetchFn = options.fetch ?? globalThis.fetch;
-      if (typeof fetchFn !== 'function') badOption('fetch', fetchFn, 'a fetch function (none is available globally)');
-      return loadFromUrl(source, fetchFn);
-    }
-    badOption('source', source.href, 'a file path, or a file:, http: or https: URL');
-  }
-  if (typeof source !== 'string' || source === '') badOption('source', source, 'a directory or model.json path, or a URL');
-  if (/^https?:\/\//i.test(source)) badOption('source', source, 'a file path (pass a URL object to fetch over HTTP)');
-  return loadFromPath(source);
-}
-
-async function loadFromPath(source: string): Promise<TfjsGraphModel> {
-  const { json, shards } = await readModelFiles(source, GRAPH);
-  return parseTfjsGraphModel(json, shards);
-}
-
-async function loadFromUrl(source: URL, fetchFn: typeof fetch): Promise<TfjsGraphModel> {
-  const { json, shards } = await fetchModelFiles(source, fetchFn, GRAPH);
+export async function loadTfjsGraphModel(source: string | URL, options: LoadTfjsGraphOptions = {}): Promise<TfjsGraphModel> {
+  if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) badOption('source', source, 'a directory or model.json path, or a URL');
+  checkFetchOptions(options);
+  const { json, shards } = await readTfjsModelFiles(source, options, GRAPH);
   return parseTfjsGraphModel(json, shards);
 }
 

@@ -39,7 +39,7 @@ import {
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
 import type { LoadedModel } from './index.js';
-import { LAYERS_MODEL as LAYERS, isObject, readModelFiles, readWeights, type Obj } from './tfjs-manifest.js';
+import { LAYERS_MODEL as LAYERS, isObject, readTfjsModelFiles, readWeights, type Obj } from './tfjs-manifest.js';
 /** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
 const MAX_CHANNELS = 1 << 20;
 
@@ -48,10 +48,10 @@ const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `layers model 
 // ---------------------------------------------------------------------------------------------
 // Files
 
-/** Loads from a directory (its model.json) or a model.json path. */
-export async function loadTfjsLayersModel(source: string): Promise<LoadedModel> {
-  if (typeof source !== 'string' || source === '') badOption('source', source, 'a directory or model.json path');
-  const { json, shards } = await readModelFiles(source, LAYERS);
+/** Loads from a directory (its model.json) or a model.json path, or a URL. */
+export async function loadTfjsLayersModel(source: string | URL): Promise<LoadedModel> {
+  if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) badOption('source', source, 'a directory or model.json path, or a URL');
+  const { json, shards } = await readTfjsModelFiles(source, {}, LAYERS);
   return parseTfjsLayersModel(json, shards);
 }
 

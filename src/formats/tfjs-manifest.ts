@@ -5,8 +5,9 @@
  * manifest order, each `prod(shape) * 4` bytes; there are no explicit offsets, so the only
  * framing check is that the bytes add up exactly.
  */
-import { dirname, io, join, readFile, stat } from '../platform/node.js';
+import { platform } from '#platform';
 import { ErrorCodes, describe, fail } from '../errors.js';
+import { asUrl, readBytes, type FetchOptions } from '../fetch.js';
 import { formatShape } from '../model/weights.js';
 
 /** model.json is text; anything bigger than this is not a MobileNet manifest (bad-inputs case 2). */
@@ -61,41 +62,50 @@ export function readWeights(modelJson: unknown, shards: Uint8Array[], kind: Tfjs
   return { json, tensors: readShards(readManifest(json, kind), shards) };
 }
 
-/** Reads a directory (its model.json) or a model.json path, and the shard files its manifest lists. */
-export async function readModelFiles(source: string, kind: TfjsKind): Promise<{ json: Obj; shards: Uint8Array[] }> {
-  const info = await io(source, () => stat(source));
-  const jsonPath = info.isDirectory() ? join(source, 'model.json') : source;
-  checkJsonSize(jsonPath, (await io(jsonPath, () => stat(jsonPath))).size);
-  const json = parseModelJson(decodeUtf8(await io(jsonPath, () => readFile(jsonPath)), jsonPath), kind);
-  const dir = dirname(jsonPath);
-  const shards: Uint8Array[] = [];
-  for (const group of readManifest(json, kind)) {
-    const paths = group.paths.map((p) => join(dir, p));
-    // Sizes first, so an oversized file is refused before it is read into memory.
-    const sizes = await Promise.all(paths.map(async (p) => (await io(p, () => stat(p))).size));
-    const have = sizes.reduce((a, b) => a + b, 0);
-    if (have > group.bytes + SHARD_SLACK) {
-      fail(ErrorCodes.BYTE_LENGTH, `weights group (${group.paths.join(', ')}) needs ${group.bytes} bytes, has ${have}`);
-    }
-    for (const p of paths) shards.push(new Uint8Array(await io(p, () => readFile(p))));
+/** Where a model.json was read from, and how the files beside it are reached. */
+interface JsonLocation {
+  /** The model.json: a path, or a URL. */
+  readonly where: string | URL;
+  /** A shard path from the manifest, resolved beside model.json. */
+  beside(path: string): string | URL;
+}
+
+async function locateModelJson(source: string | URL): Promise<JsonLocation> {
+  const url = asUrl(source);
+  if (url) {
+    const jsonUrl = url.pathname.endsWith('/') ? new URL('model.json', url) : url;
+    return {
+      where: jsonUrl,
+      beside: (p) => {
+        const shard = new URL(p, jsonUrl);
+        // Manifest paths are checked as relative names; a URL must still land on the model's origin.
+        if (shard.origin !== jsonUrl.origin) fail(ErrorCodes.MANIFEST, `shard ${describe(p)} resolves to ${shard.href}, outside ${jsonUrl.origin}`);
+        return shard;
+      },
+    };
   }
-  return { json, shards };
+  const path = source as string;
+  const jsonPath = (await platform.fileInfo(path)).kind === 'directory' ? platform.joinPath(path, 'model.json') : path;
+  const dir = platform.dirname(jsonPath);
+  return { where: jsonPath, beside: (p) => platform.joinPath(dir, p) };
 }
 
 /**
- * Fetches model.json from a URL (a URL ending in `/` means its model.json) and the shards its
- * manifest lists, relative to it; `kind` is decided from the JSON when not given.
+ * Reads a TF.js model from a directory or model.json path, or from a URL (one ending in `/`
+ * means its model.json): model.json once, parsed once, then the shards its manifest lists,
+ * beside it. `kind` is decided from the JSON when not given.
  */
-export async function fetchModelFiles(
-  source: URL,
-  fetchFn: typeof fetch,
+export async function readTfjsModelFiles(
+  source: string | URL,
+  options: FetchOptions = {},
   kind?: TfjsKind,
+  /** model.json's bytes when the caller has read them already (they are not read again). */
+  jsonBytes?: Uint8Array,
 ): Promise<{ json: Obj; shards: Uint8Array[]; kind: TfjsKind }> {
-  const jsonUrl = source.pathname.endsWith('/') ? new URL('model.json', source) : source;
-  const get = (url: URL, cap: number) => fetchBytes(url, fetchFn, cap);
-  const jsonBytes = await get(jsonUrl, MAX_MODEL_JSON_BYTES);
-  checkJsonSize(jsonUrl.href, jsonBytes.length);
-  const text = decodeUtf8(jsonBytes, jsonUrl.href);
+  const location = await locateModelJson(source);
+  const name = String(location.where instanceof URL ? location.where.href : location.where);
+  if (jsonBytes) checkJsonSize(name, jsonBytes.length);
+  const text = decodeUtf8(jsonBytes ?? (await readBytes(location.where, MAX_MODEL_JSON_BYTES, options)), name);
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
@@ -106,36 +116,9 @@ export async function fetchModelFiles(
   const json = parseModelJson(parsed, chosen);
   const shards: Uint8Array[] = [];
   for (const group of readManifest(json, chosen)) {
-    for (const p of group.paths) shards.push(await get(new URL(p, jsonUrl), group.bytes + SHARD_SLACK));
+    for (const p of group.paths) shards.push(await readBytes(location.beside(p), group.bytes + SHARD_SLACK, options));
   }
   return { json, shards, kind: chosen };
-}
-
-/** GETs a URL and reads at most `cap` bytes, with or without a Content-Length; more is refused, not read. */
-export async function fetchBytes(url: URL, fetchFn: typeof fetch, cap: number): Promise<Uint8Array> {
-  const res = await io(url.href, () => fetchFn(url));
-  if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-  const tooBig = (n: number | string) => fail(ErrorCodes.BYTE_LENGTH, `${url.href}: ${n} bytes, more than the ${cap} expected`);
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > cap) tooBig(declared);
-  if (!res.body) {
-    const bytes = new Uint8Array(await io(url.href, () => res.arrayBuffer()));
-    return bytes.length > cap ? tooBig(bytes.length) : bytes;
-  }
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await io(url.href, () => reader.read());
-    if (done) break;
-    total += value.length;
-    if (total > cap) {
-      await reader.cancel().catch(() => {});
-      tooBig(`at least ${total}`);
-    }
-    parts.push(value);
-  }
-  return concat(parts);
 }
 
 export function checkJsonSize(where: string, size: number): void {
@@ -188,7 +171,7 @@ export function readManifest(json: Obj, kind: TfjsKind): Group[] {
     }
     const paths = g.paths.map((p: unknown) => {
       // Plain relative names only: a manifest must not read files outside the model's directory.
-      if (typeof p !== 'string' || p === '' || p.startsWith('/') || /[\\:]/.test(p) || p.split('/').includes('..')) {
+      if (typeof p !== 'string' || !isPlainRelativePath(p)) {
         fail(ErrorCodes.MANIFEST, `${where}.paths: ${describe(p)} is not a relative shard file name`);
       }
       return p;
@@ -217,6 +200,17 @@ export function readManifest(json: Obj, kind: TfjsKind): Group[] {
     });
     return { paths, entries, bytes };
   });
+}
+
+/** A relative path that stays in the model's folder, also once percent-decoded (`%2e%2e/`). */
+function isPlainRelativePath(p: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(p);
+  } catch {
+    return false;
+  }
+  return [p, decoded].every((q) => q !== '' && !q.startsWith('/') && !/[\\:?#]/.test(q) && !q.split('/').includes('..'));
 }
 
 function readShape(name: string, shape: unknown): number[] {

@@ -35,9 +35,10 @@
  *
  * Labels: the files carry a zip appended after the flatbuffer with the labels file named in
  * the TFLite metadata (`TFLITE_METADATA`, a ModelMetadata flatbuffer, its TENSOR_AXIS_LABELS
- * associated file). We read it with a tiny zip reader (stored entries; deflate through
- * node:zlib when running in Node). Anything wrong there only means no labels.
+ * associated file). We read it with a tiny zip reader (stored or deflated entries, inflated by
+ * fflate, in every runtime). Anything wrong there only means no labels.
  */
+import { inflateSync } from 'fflate';
 import { ErrorCodes, describe, fail } from '../errors.js';
 import { MOBILENET_V1_CONV_DEFS, buildArchitecture, convLayers, type Architecture, type MobileNetOptions } from '../model/architecture.js';
 import { checkWeights, formatShape, type WeightMap } from '../model/weights.js';
@@ -615,7 +616,7 @@ const MAX_ZIP_ENTRY = 4 << 20;
 
 /**
  * The entries of a zip at the end of `bytes` (the End Of Central Directory record within the
- * last 64 KiB), each a function giving its bytes (null if compressed and zlib is unavailable).
+ * last 64 KiB), each a function giving its bytes (null when the entry is damaged).
  * Offsets are taken relative to where the zip starts, so a zip appended to a file works.
  */
 export function readZip(bytes: Uint8Array): Map<string, () => Uint8Array | null> {
@@ -654,19 +655,14 @@ export function readZip(bytes: Uint8Array): Map<string, () => Uint8Array | null>
       const data = bytes.subarray(start, start + compressed);
       if (method === 0) return compressed === size ? data : null;
       if (method !== 8) return null;
-      const zlib = nodeZlib();
-      if (!zlib) return null;
-      const out = zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1) });
-      return out.length === size ? new Uint8Array(out.buffer, out.byteOffset, out.length) : null;
+      // The declared size bounds the output: a forged entry cannot inflate past it.
+      try {
+        const out = inflateSync(data, { out: new Uint8Array(size) });
+        return out.length === size ? out : null;
+      } catch {
+        return null;
+      }
     });
   }
   return files;
-}
-
-type Zlib = { inflateRawSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array };
-
-/** node:zlib when running in Node (20.16+), without a static import, so bundles for the browser still load. */
-function nodeZlib(): Zlib | null {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (proc?.getBuiltinModule?.('node:zlib') as Zlib | undefined) ?? null;
 }

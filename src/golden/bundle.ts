@@ -20,7 +20,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import { buildArchitecture, layerWeights, type Architecture, type Flavour } from '../model/architecture.js';
-import { createModel } from '../model/mobilenet.js';
+import { createModel } from '../engine/create.js';
 import { mulberry32, randomWeights } from '../model/random.js';
 import type { NamedTensor, WeightMap } from '../model/weights.js';
 import { encodeSafetensors, parseSafetensors, readTensorData, writeSafetensors } from '../formats/safetensors.js';

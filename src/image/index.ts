@@ -1,3 +1,4 @@
-export { decodeImage, MAX_IMAGE_PIXELS, type RgbImage } from './decode.js';
+export { decodeImage, sniffImageFormat, MAX_IMAGE_PIXELS, type RgbImage, type ImageFormat, type DecodeOptions } from './decode.js';
 export { centerCropSquare, resizeBilinear, resizeBilinearFloat, roundToUint8 } from './resize.js';
-export { imageToInput, normalizePixels, preprocessImage, toModelInput, toModelInput01, type PixelScaling } from './pipeline.js';
+export { imageToInput, preprocessImage } from './pipeline.js';
+export { normalizePixels, toModelInput, toModelInput01, type PixelNormalization, type PixelScaling } from './normalize.js';

@@ -2,15 +2,22 @@
  * The input pipeline, exactly, so any other engine can reproduce our input bytes:
  *
  * 1. Decode, by magic bytes (never by file name):
- *    - PNG (`89 50 4E 47 0D 0A 1A 0A`): pngjs 7 `PNG.sync.read`. Palette, grey, grey+alpha and
- *      1/2/4/16-bit images come out as 8-bit RGBA; 16-bit samples become floor(v*255/65535 + 0.5).
- *      Alpha is dropped, not composited: the stored RGB is kept (pixels matching a tRNS colour
- *      key come out 0,0,0, as pngjs zeroes them). gAMA, cHRM and iCCP are ignored.
- *    - JPEG (`FF D8 FF`): jpeg-js 0.4 `decode` with useTArray, formatAsRGBA false, tolerant
+ *    - PNG (`89 50 4E 47 0D 0A 1A 0A`): fast-png 8 (inflate by fflate). Grey becomes R=G=B;
+ *      1/2/4-bit samples are scaled by 255 / (2^depth - 1); 16-bit samples become
+ *      floor(v * 255 / 65535 + 0.5); palette indices are looked up. Alpha (a channel or tRNS)
+ *      is dropped, not composited: the stored RGB is kept. gAMA, cHRM and iCCP are ignored.
+ *    - JPEG (`FF D8 FF`): jpeg-js 0.4's decoder with useTArray, formatAsRGBA false, tolerant
  *      decoding (the default), at most 40 MP and 512 MB. Grey becomes R=G=B; CMYK/YCCK are
- *      converted by jpeg-js; EXIF orientation and ICC profiles are ignored. Other JPEG decoders
- *      (libjpeg-turbo, browsers) may differ by a few levels: the bytes are jpeg-js's.
+ *      converted by jpeg-js; ICC profiles are ignored. The EXIF orientation is applied (as
+ *      browsers do for `<img>`; `orientation: false` keeps the stored layout). Other JPEG
+ *      decoders (libjpeg-turbo, browsers) may differ by a few levels: the bytes are jpeg-js's.
+ *    - In browsers, by default, the browser's own decoder (`createImageBitmap` with no colour
+ *      space conversion and no premultiplication, then a 2D canvas): PNG gives the same bytes,
+ *      JPEG may differ by a few levels; `decoder: 'js'` takes the path above everywhere.
+ *    - GIF, WebP, BMP, AVIF: the browser's decoder only; elsewhere ERR_IMAGE_FORMAT.
  *    - Anything else, or any decoder error: ERR_IMAGE_DECODE naming the file.
+ *    Raw pixels ({ data, width, height }, RGB or RGBA) and canvas-like sources skip this step;
+ *    RGBA drops its alpha the same way.
  * 2. Centre crop to a square: S = min(W, H), x0 = floor((W - S) / 2), y0 = floor((H - S) / 2).
  * 3. Resize S x S to size x size, bilinear, half-pixel centres, no antialiasing: the TF.js cpu
  *    kernel of `tf.image.resizeBilinear(x, [size, size], false, true)`. In float64, per axis:
@@ -20,81 +27,31 @@
  *    then v32 = fround(v). TF's C++ kernel does the same steps in float32 instead: on our photos
  *    at 128-224 about half its floats differ in the last bits and ~0.3% of the rounded bytes by
  *    one level (values near .5 ties), measured with a float32 re-implementation of that kernel.
+ *    An image already square and at the model's size is the identity (src = o exactly).
  * 4. Round to uint8: u8 = min(255, max(0, Math.round(v32))): nearest, halves up (100.5 -> 101),
  *    the same as floor(v32 + 0.5) in float64. (tf.round would round halves to even.)
- * 5. To the network: x01 = fround(u8 / 255), the [0, 1] input the TF-Hub graph takes (TF.js
- *    `tf.div(x, 255)`), then x = fround(fround(x01 * 2) - 1), exactly the graph's own
- *    `hub_input/Mul` (y = 2) and `hub_input/Sub` (y = 1) in float32. NHWC, RGB, batch first.
- *    Other weights were trained with other scalings; `normalizePixels` names them, each step
- *    in float32: 'tflite-uint8' x = (u8 - 128) / 128 (the uint8 TFLite input quantization),
- *    'torch-imagenet' x = fround(fround(fround(u8 / 255) - mean[c]) / std[c]) with torchvision's
- *    float32 mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+ * 5. To the network: the model's pixel normalisation (src/image/normalize.ts), e.g. for TF-Slim
+ *    weights x01 = fround(u8 / 255), then x = fround(fround(x01 * 2) - 1), exactly the TF-Hub
+ *    graph's own `hub_input/Mul` (y = 2) and `hub_input/Sub` (y = 1) in float32. NHWC, RGB,
+ *    batch first.
  */
-import { badOption, ErrorCodes, fail } from '../errors.js';
+import { badOption } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { MAX_RESOLUTION } from '../model/architecture.js';
-import { decodeImage } from './decode.js';
+import { decodeImage, type DecodeOptions } from './decode.js';
+import { toModelInput } from './normalize.js';
 import { centerCropSquare, resizeBilinear } from './resize.js';
 
-const fround = Math.fround;
-
 /** Steps 1-4: file bytes to size x size x 3 uint8 RGB. */
-export function preprocessImage(bytes: Uint8Array, size: number, name = 'image'): Uint8Array {
-  checkSize(size);
-  const square = centerCropSquare(decodeImage(bytes, name));
+export function preprocessImage(bytes: Uint8Array, size: number, name = 'image', options: DecodeOptions = {}): Uint8Array {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1 || size > MAX_RESOLUTION) {
+    badOption('size', size, `an integer from 1 to ${MAX_RESOLUTION}`);
+  }
+  const square = centerCropSquare(decodeImage(bytes, name, options));
   return resizeBilinear(square.data, square.width, square.height, size, size);
 }
 
 /** Steps 1-5: one image file to a [1, size, size, 3] tensor in [-1, 1]. */
 export function imageToInput(bytes: Uint8Array, size: number, name = 'image'): Tensor {
   return toModelInput([preprocessImage(bytes, size, name)], size);
-}
-
-/** Step 5: a batch of size x size RGB images to [N, size, size, 3] in [-1, 1]. */
-export function toModelInput(images: readonly Uint8Array[], size: number): Tensor {
-  return normalizePixels(images, size, 'unit-signed');
-}
-
-/** How uint8 pixels become network inputs; see step 5 above. */
-export type PixelScaling = 'unit-signed' | 'tflite-uint8' | 'torch-imagenet';
-
-const TORCH_MEAN = [0.485, 0.456, 0.406].map(fround);
-const TORCH_STD = [0.229, 0.224, 0.225].map(fround);
-const SCALINGS: Record<PixelScaling, (u8: number, channel: number) => number> = {
-  'unit-signed': (u8) => fround(fround(fround(u8 / 255) * 2) - 1),
-  'tflite-uint8': (u8) => (u8 - 128) / 128, // exact in float32
-  'torch-imagenet': (u8, c) => fround(fround(fround(u8 / 255) - TORCH_MEAN[c]!) / TORCH_STD[c]!),
-};
-
-/** Step 5 with the scaling the weights were trained with. */
-export function normalizePixels(images: readonly Uint8Array[], size: number, scaling: PixelScaling = 'unit-signed'): Tensor {
-  if (!Object.hasOwn(SCALINGS, scaling)) badOption('scaling', scaling, `one of ${Object.keys(SCALINGS).join(', ')}`);
-  return batch(images, size, SCALINGS[scaling]);
-}
-
-/** The [0, 1] variant, x01 = fround(u8 / 255): what the TF.js graph model itself takes. */
-export function toModelInput01(images: readonly Uint8Array[], size: number): Tensor {
-  return batch(images, size, (u8) => fround(u8 / 255));
-}
-
-function batch(images: readonly Uint8Array[], size: number, f: (u8: number, channel: number) => number): Tensor {
-  checkSize(size);
-  if (!Array.isArray(images) || images.length === 0) fail(ErrorCodes.INPUT, 'images: expected a non-empty list of RGB images');
-  const per = size * size * 3;
-  // A lookup table per channel, 256 values each: the same bits for every byte, wherever it is.
-  const table = new Float32Array(3 * 256).map((_, i) => f(i % 256, Math.floor(i / 256)));
-  const out = new Float32Array(images.length * per);
-  images.forEach((img, n) => {
-    if (!(img instanceof Uint8Array) || img.length !== per) {
-      fail(ErrorCodes.INPUT, `images[${n}]: expected ${per} bytes (${size}x${size} RGB), got ${img instanceof Uint8Array ? img.length : typeof img}`);
-    }
-    for (let i = 0; i < per; i++) out[n * per + i] = table[(i % 3) * 256 + img[i]!]!;
-  });
-  return new Tensor(out, [images.length, size, size, 3]);
-}
-
-function checkSize(size: number): void {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1 || size > MAX_RESOLUTION) {
-    badOption('size', size, `an integer from 1 to ${MAX_RESOLUTION}`);
-  }
 }

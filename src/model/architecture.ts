@@ -67,6 +67,8 @@ export interface MobileNetOptions {
   flavour?: Flavour;
   /** Width multiplier alpha, any value > 0. */
   depthMultiplier?: number;
+  /** The same as `depthMultiplier` (the paper's name); give one or the other, or both equal. */
+  alpha?: number;
   minDepth?: number;
   /** Input height and width (one number for a square input). Default 224. */
   inputSize?: number | readonly [number, number];
@@ -180,8 +182,9 @@ const TORCH_DEFAULTS = {
   numClasses: 1000,
 } as const;
 
-const KNOWN_OPTIONS = new Set([
-  'flavour', 'depthMultiplier', 'minDepth', 'inputSize', 'rho', 'convDefs', 'finalEndpoint',
+/** The names `buildArchitecture` takes. */
+export const ARCHITECTURE_OPTIONS = new Set([
+  'flavour', 'depthMultiplier', 'alpha', 'minDepth', 'inputSize', 'rho', 'convDefs', 'finalEndpoint',
   'outputStride', 'useExplicitPadding', 'globalPool', 'numClasses', 'spatialSqueeze',
   'activation', 'padding', 'batchNormEpsilon',
 ]);
@@ -189,15 +192,18 @@ const KNOWN_OPTIONS = new Set([
 export function resolveOptions(options: MobileNetOptions = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') badOption('options', options, 'an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) badOption(key, (options as Record<string, unknown>)[key], `one of the options ${[...KNOWN_OPTIONS].join(', ')}`);
+    if (!ARCHITECTURE_OPTIONS.has(key)) badOption(key, (options as Record<string, unknown>)[key], `one of the options ${[...ARCHITECTURE_OPTIONS].join(', ')}`);
   }
   const flavour = options.flavour ?? 'tf';
   if (flavour !== 'tf' && flavour !== 'torch') badOption('flavour', flavour, '"tf" or "torch"');
   const torch = flavour === 'torch';
 
-  const depthMultiplier = options.depthMultiplier ?? 1;
+  if (options.alpha !== undefined && options.depthMultiplier !== undefined && options.alpha !== options.depthMultiplier) {
+    badOption('alpha', options.alpha, `the same value as depthMultiplier (${describe(options.depthMultiplier)}), or only one of the two`);
+  }
+  const depthMultiplier = options.depthMultiplier ?? options.alpha ?? 1;
   if (typeof depthMultiplier !== 'number' || !Number.isFinite(depthMultiplier) || depthMultiplier <= 0) {
-    badOption('depthMultiplier', depthMultiplier, 'a finite number greater than zero');
+    badOption(options.depthMultiplier === undefined ? 'alpha' : 'depthMultiplier', depthMultiplier, 'a finite number greater than zero');
   }
   const minDepth = options.minDepth ?? 8;
   if (!isPositiveInt(minDepth)) badOption('minDepth', minDepth, 'a positive integer');

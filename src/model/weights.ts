@@ -9,7 +9,7 @@
  */
 import type { Architecture, ConvLayer, WeightSpec } from './architecture.js';
 import { convLayers, layerWeights } from './architecture.js';
-import { ErrorCodes, fail } from '../errors.js';
+import { ErrorCodes, fail, typeNameOf } from '../errors.js';
 
 export interface NamedTensor {
   shape: number[];
@@ -52,6 +52,7 @@ export function checkWeights(
   weights: WeightMap,
   options: CheckWeightsOptions = {},
 ): WeightSpec[] {
+  if (!(weights instanceof Map)) fail(ErrorCodes.WEIGHT_MISSING, `weights: expected a Map of name -> {shape, data: Float32Array}, got ${typeNameOf(weights)}`);
   const { strict = false, allowNonFinite = false } = options;
   const used: WeightSpec[] = [];
   for (const layer of convLayers(arch)) {
@@ -105,7 +106,22 @@ export function checkWeights(
       }
     }
   }
+  checked.set(weights, checkKey(arch, strict, allowNonFinite));
   return used;
+}
+
+/**
+ * Weight maps that passed `checkWeights`, with what they were checked against. A loader checks
+ * its weights once; `createModel` given the same map for the same architecture does not scan
+ * them again. (A map changed after it was checked is the caller's to check again.)
+ */
+const checked = new WeakMap<WeightMap, string>();
+const checkKey = (arch: Architecture, strict: boolean, allowNonFinite: boolean) => `${strict}/${allowNonFinite}/${JSON.stringify(arch.options)}`;
+
+/** `checkWeights`, unless this very map already passed it for this architecture and these options. */
+export function ensureWeightsChecked(arch: Architecture, weights: WeightMap, options: Required<CheckWeightsOptions>): void {
+  if (weights instanceof Map && checked.get(weights) === checkKey(arch, options.strict, options.allowNonFinite)) return;
+  checkWeights(arch, weights, options);
 }
 
 function checkTensor(spec: WeightSpec, t: NamedTensor): void {

@@ -2,12 +2,22 @@
  * The reference backend: walks the layer table with the plain-TypeScript kernels.
  * Deterministic to the bit on every JavaScript engine.
  */
+import type { Activations, InferenceBackend } from '../backend.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
 import { avgPoolRef, conv2dRef, depthwiseConv2dRef, pointwiseConv2dRef, softmaxRef } from './kernels.js';
 
-/** Activations by end point name, each a flat NHWC array (N given by the caller). */
-export type Activations = Map<string, Float32Array>;
+export class ReferenceBackend implements InferenceBackend {
+  readonly name = 'reference' as const;
+  constructor(
+    private readonly arch: Architecture,
+    private readonly folded: readonly FoldedLayer[],
+  ) {}
+  run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations {
+    return runReference(this.arch, this.folded, input, batch, keep);
+  }
+  dispose(): void {}
+}
 
 export function runConvLayer(layer: ConvLayer, params: FoldedLayer, input: Float32Array, batch: number): Float32Array {
   const [inH, inW, inC] = layer.inShape;

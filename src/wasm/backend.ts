@@ -16,13 +16,10 @@
 import { ErrorCodes, fail } from '../errors.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
-import type { InferenceBackend } from '../model/mobilenet.js';
-import type { Activations } from '../reference/backend.js';
+import type { Activations, InferenceBackend, WasmOptions } from '../backend.js';
 import { softmaxRef } from '../reference/kernels.js';
-import {
-  WASM_MAX_BYTES, WASM_PAGE_BYTES, compileKernels, defaultKernels, instantiateKernels,
-  type KernelExports, type WasmSource,
-} from './loader.js';
+import { WASM_MAX_BYTES, WASM_PAGE_BYTES, compileKernels, defaultKernels, instantiateKernels } from './loader.js';
+import type { KernelExports } from './kernels.js';
 import { packConv, packDepthwise, packGemm, packedConvLength, packedDepthwiseLength, packedGemmLength } from './pack.js';
 
 const ALIGN = 64;
@@ -34,13 +31,6 @@ export const GEMM_CHUNK_BYTES = 96 * 1024;
 
 export function clampRange(activation: ConvLayer['activation']): [number, number] {
   return activation === 'relu6' ? [0, 6] : activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity];
-}
-
-export interface WasmBackendOptions {
-  /** Kernels to use instead of the process-wide default (build/kernels.wasm). */
-  source?: WasmSource;
-  /** Refuse plans above this many bytes (default and upper bound: the wasm32 limit, 4 GiB). */
-  maxMemoryBytes?: number;
 }
 
 interface Planned {
@@ -219,20 +209,6 @@ export class WasmBackend implements InferenceBackend {
   }
 }
 
-/** The scalar twins under the SIMD names (same order, same bits): `runLayer(scalarKernels(k), ...)` for tests and benchmarks. */
-export function scalarKernels(k: KernelExports): KernelExports {
-  return {
-    ...k,
-    f32_gemm_4x8_minmax: k.f32_gemm_4x8_minmax_scalar,
-    f32_gemm_1x8_minmax: k.f32_gemm_4x8_minmax_scalar,
-    f32_gemm_4x8_packed_minmax: k.f32_gemm_4x8_packed_minmax_scalar,
-    f32_dwconv3x3_minmax: k.f32_dwconv3x3_minmax_scalar,
-    f32_dwconv_minmax: k.f32_dwconv_minmax_scalar,
-    f32_conv_minmax: k.f32_conv_minmax_scalar,
-    f32_avgpool: k.f32_avgpool_scalar,
-  };
-}
-
 /**
  * Runs one layer (not the softmax) from `src` to `dst`: the only place kernels are chosen.
  * `scratch`: the GEMM scratch (see `gemm`); 0 runs the pointwise layers on A in place.
@@ -285,7 +261,7 @@ export function packLayer(layer: ConvLayer, filter: Float32Array, bias: Float32A
 export async function createWasmBackend(
   arch: Architecture,
   folded: readonly FoldedLayer[],
-  options: WasmBackendOptions = {},
+  options: WasmOptions = {},
 ): Promise<WasmBackend> {
   const module = options.source !== undefined ? await compileKernels(options.source) : await defaultKernels();
   const max = options.maxMemoryBytes ?? WASM_MAX_BYTES;

@@ -3,45 +3,18 @@
  * WebAssembly.Module), check for SIMD, then instantiate once per model with that model's own
  * WebAssembly.Memory (the module imports its memory as `env.memory`).
  */
-import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+import { platform } from '#platform';
+import type { WasmSource } from '../backend.js';
+import { ErrorCodes, MobilenetError, fail, typeNameOf } from '../errors.js';
+import { readBytes } from '../fetch.js';
+import { KERNEL_NAMES, type KernelExports } from './kernels.js';
 
-/** Where the kernels come from. A string is a file path (Node) or an http(s) URL. */
-export type WasmSource = Uint8Array | ArrayBuffer | string | URL | WebAssembly.Module;
-
-/** The default: build/kernels.wasm, two levels above this file (src/wasm or dist/wasm). */
-export const DEFAULT_WASM_URL = new URL('../../build/kernels.wasm', import.meta.url);
+export type { WasmSource, KernelExports };
 
 /** wasm32 limit: 65536 pages of 64 KiB. */
 export const WASM_PAGE_BYTES = 65536;
 export const WASM_MAX_PAGES = 65536;
 export const WASM_MAX_BYTES = WASM_PAGE_BYTES * WASM_MAX_PAGES;
-
-type Ptr = number;
-/** The exports of build/kernels.wasm; see assembly/ for each contract. */
-export interface KernelExports {
-  f32_gemm_4x8_minmax(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
-  f32_gemm_4x8_minmax_scalar(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
-  /** The one-row path of f32_gemm_4x8_minmax (its leftover rows), same contract; its scalar twin is f32_gemm_4x8_minmax_scalar. */
-  f32_gemm_1x8_minmax(m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
-  f32_pack_a_4rows(m: number, k: number, a: Ptr, aStride: number, out: Ptr): void;
-  f32_gemm_4x8_packed_minmax(m: number, n: number, k: number, ap: Ptr, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
-  f32_gemm_4x8_packed_minmax_scalar(m: number, n: number, k: number, ap: Ptr, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number): void;
-  f32_dwconv3x3_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_dwconv3x3_minmax_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_dwconv_minmax(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_dwconv_minmax_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_conv_minmax(n: number, inH: number, inW: number, Cin: number, outH: number, outW: number, Cout: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_conv_minmax_scalar(n: number, inH: number, inW: number, Cin: number, outH: number, outW: number, Cout: number, kh: number, kw: number, stride: number, dilation: number, padTop: number, padLeft: number, input: Ptr, w: Ptr, output: Ptr, lo: number, hi: number): void;
-  f32_avgpool(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, input: Ptr, output: Ptr): void;
-  f32_avgpool_scalar(n: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, stride: number, input: Ptr, output: Ptr): void;
-}
-
-const KERNEL_NAMES: readonly (keyof KernelExports)[] = [
-  'f32_gemm_4x8_minmax', 'f32_gemm_4x8_minmax_scalar', 'f32_gemm_1x8_minmax',
-  'f32_pack_a_4rows', 'f32_gemm_4x8_packed_minmax', 'f32_gemm_4x8_packed_minmax_scalar',
-  'f32_dwconv3x3_minmax', 'f32_dwconv3x3_minmax_scalar', 'f32_dwconv_minmax', 'f32_dwconv_minmax_scalar',
-  'f32_conv_minmax', 'f32_conv_minmax_scalar', 'f32_avgpool', 'f32_avgpool_scalar',
-];
 
 /** (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only with SIMD. */
 const SIMD_PROBE = new Uint8Array([
@@ -54,29 +27,33 @@ export function hasWasmSimd(): boolean {
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
+/** Largest kernels file read (ours is ~15 KB; anything near this is not ours). */
+const MAX_WASM_BYTES = 16 << 20;
+
+const HOW_TO_PASS = 'pass the kernels yourself: { wasm: { source } } with their bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/kernels.wasm), or import from "mobilenet-wasm/inline", which carries them';
+
 async function readSource(source: Uint8Array | ArrayBuffer | string | URL): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  const url = source instanceof URL ? source : /^https?:/i.test(source) ? new URL(source) : null;
+  if (typeof source !== 'string' && !(source instanceof URL)) {
+    fail(ErrorCodes.OPTION, `option wasm.source: expected bytes, a path, a URL or a WebAssembly.Module, got ${typeNameOf(source)}`);
+  }
   try {
-    if (url && url.protocol !== 'file:') {
-      const response = await fetch(url);
-      if (!response.ok) fail(ErrorCodes.IO, `kernels: fetching ${url.href} failed with HTTP ${response.status}`);
-      return new Uint8Array(await response.arrayBuffer());
-    }
-    const { readFile } = await import('node:fs/promises');
-    return new Uint8Array(await readFile(url ?? (source as string)));
+    return await readBytes(source, MAX_WASM_BYTES);
   } catch (error) {
-    if (error instanceof MobilenetError) throw error;
-    return fail(ErrorCodes.IO, `kernels: cannot read ${String(source)}: ${(error as Error).message}`, error);
+    if (error instanceof MobilenetError && error.code === ErrorCodes.IO) {
+      fail(ErrorCodes.IO, `kernels: cannot read ${source instanceof URL ? source.href : source} (${error.message}); ${HOW_TO_PASS}`, error);
+    }
+    throw error;
   }
 }
 
 /** Compiles the kernels (after checking the magic number and SIMD support) and self-tests them. */
-export async function compileKernels(source: WasmSource = DEFAULT_WASM_URL): Promise<WebAssembly.Module> {
+export async function compileKernels(source?: WasmSource): Promise<WebAssembly.Module> {
   if (!hasWasmSimd()) {
     fail(ErrorCodes.NO_SIMD, 'WebAssembly SIMD (128-bit) is not available in this engine; the wasm backend needs it (use backend "reference")');
   }
+  source ??= await platform.defaultKernels();
   let module: WebAssembly.Module;
   if (source instanceof WebAssembly.Module) {
     module = source;
@@ -84,7 +61,7 @@ export async function compileKernels(source: WasmSource = DEFAULT_WASM_URL): Pro
     const bytes = await readSource(source as Uint8Array | ArrayBuffer | string | URL);
     if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
       const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}`);
+      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}${typeof source === 'string' || source instanceof URL ? ` from ${String(source instanceof URL ? source.href : source)}; ${HOW_TO_PASS}` : ''}`);
     }
     try {
       module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -159,11 +136,11 @@ function selfTest(module: WebAssembly.Module): void {
   }
 }
 
-let defaultSource: WasmSource = DEFAULT_WASM_URL;
+let defaultSource: WasmSource | undefined;
 let compiled: Promise<WebAssembly.Module> | null = null;
 
-/** Sets where the wasm backend loads its kernels from (bytes, path, URL or Module). */
-export function setKernelSource(source: WasmSource): void {
+/** Sets where the wasm backend loads its kernels from (bytes, path, URL or Module); undefined restores the package's own. */
+export function setKernelSource(source: WasmSource | undefined): void {
   defaultSource = source;
   compiled = null;
 }

@@ -24,7 +24,7 @@ export function requireChromium(): boolean {
 
 /** The build the pages import; CI builds before testing. */
 export function requireBuild(repoRoot: string): void {
-  for (const f of ['dist/model/mobilenet.js', 'dist/wasm/backend.js', 'build/kernels.wasm']) {
+  for (const f of ['dist/engine/create.js', 'dist/wasm/backend.js', 'build/kernels.wasm']) {
     if (!existsSync(`${repoRoot}/${f}`)) throw new Error(`${f} is missing: run \`npm run build\` before the browser tests`);
   }
 }

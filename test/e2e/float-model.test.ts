@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTfjsGraphModel } from '../../src/formats/tfjs-graph.js';
 import { loadLabels } from '../../src/formats/labels.js';
 import { preprocessImage, toModelInput, toModelInput01 } from '../../src/image/index.js';
-import { availableBackends, createModel, type MobileNet } from '../../src/model/mobilenet.js';
+import { availableBackends, createModel } from '../../src/engine/create.js';
+import type { MobileNet } from '../../src/engine/mobilenet.js';
 import '../../src/wasm/backend.js';
 import { requireShared, sharedPath } from '../helpers/shared.js';
 
@@ -67,12 +68,12 @@ describe.skipIf(!HAVE)('the real float model (alpha 0.25, 224) on every shared p
     });
   }
 
-  it('classifies the photos PROVENANCE.md names as the verified predictions', () => {
+  it('classifies the photos PROVENANCE.md names as the verified predictions', async () => {
     // shared/models/PROVENANCE.md: chelsea -> Egyptian cat, parrot -> macaw, bird -> chickadee, coffee -> espresso.
     const expected: Record<string, string> = { 'chelsea.png': 'Egyptian cat', 'parrot.jpg': 'macaw', 'bird.png': 'chickadee', 'coffee.png': 'espresso' };
     for (const [photo, label] of Object.entries(expected)) {
-      const [top] = models.reference!.classify(toModelInput([pixels[photo]!], 224), 1);
-      expect(top![0]!.label, photo).toBe(label);
+      const top = await models.reference!.classify(toModelInput([pixels[photo]!], 224), 1);
+      expect(top[0]!.label, photo).toBe(label);
     }
   });
 });

@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, MobilenetError } from '../../src/errors.js';
 import { buildArchitecture, type MobileNetOptions } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { mulberry32, randomWeights } from '../../src/model/random.js';
 import type { WeightMap } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';

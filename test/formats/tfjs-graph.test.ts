@@ -198,9 +198,12 @@ describe.skipIf(!HAVE)('TF.js graph model: mobilenet_v1_0.25_224', () => {
       });
     });
 
-    it('refuses a missing path (ERR_IO) and an http string that is not a URL object (ERR_OPTION)', async () => {
+    it('refuses a missing path (ERR_IO); an http string is a URL, fetched like a URL object', async () => {
       await expect(loadTfjsGraphModel(sharedPath('models/no_such_model'))).rejects.toMatchObject({ code: ErrorCodes.IO });
-      await expect(loadTfjsGraphModel('https://example.com/model.json')).rejects.toMatchObject({ code: ErrorCodes.OPTION });
+      const asked: string[] = [];
+      const fetch = (async (url: URL) => (asked.push(url.href), new Response('not found', { status: 404 }))) as unknown as typeof globalThis.fetch;
+      await expect(loadTfjsGraphModel('https://example.com/model.json', { fetch })).rejects.toMatchObject({ code: ErrorCodes.IO, message: expect.stringContaining('HTTP 404') });
+      expect(asked).toEqual(['https://example.com/model.json']);
     });
 
     it('reads the 1001 labels, background first', async () => {

@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelFile } from '../../src/formats/index.js';
 import { parseTfjsLayersModel } from '../../src/formats/tfjs-layers.js';
 import type { LoadedModel } from '../../src/formats/index.js';
-import { createModel, type BackendName } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
+import type { BackendName } from '../../src/backend.js';
 import { mulberry32 } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 

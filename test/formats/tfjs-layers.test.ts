@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, MobilenetError } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { mulberry32 } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 import { loadModelFile } from '../../src/formats/index.js';

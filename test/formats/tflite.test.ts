@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { Tensor } from '../../src/tensor.js';
 import { normalizePixels, preprocessImage } from '../../src/image/index.js';
 import { loadModelFile } from '../../src/formats/index.js';
@@ -120,10 +120,10 @@ describe.skipIf(!HAVE)('TFLite uint8 MobileNets (Coral)', () => {
     const loaded = readTfliteModel(read(modelPath('0.75_192')));
     const model = await createModel({ ...loaded.options, weights: loaded.weights, labels: loaded.labels });
     const x = normalizePixels([preprocessImage(read('images/chelsea.png'), 192)], 192, 'tflite-uint8').data;
-    const top = model.classify(new Tensor(x, [1, 192, 192, 3]), 5)[0]!.map((c) => c.label);
+    const top = (await model.classify(new Tensor(x, [1, 192, 192, 3]), 5)).map((c) => c.label);
     expect(top.join('|')).toMatch(/cat/);
     const y = normalizePixels([preprocessImage(read('images/coffee.png'), 192)], 192, 'tflite-uint8').data;
-    expect(model.classify(new Tensor(y, [1, 192, 192, 3]), 5)[0]!.map((c) => c.label)).toContain('espresso');
+    expect((await model.classify(new Tensor(y, [1, 192, 192, 3]), 5)).map((c) => c.label)).toContain('espresso');
   });
 });
 

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture, MOBILENET_V1_CONV_DEFS, type MobileNetOptions } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { mulberry32, randomWeights } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 import { readSafetensorsModel, writeSafetensors } from '../../src/formats/safetensors.js';

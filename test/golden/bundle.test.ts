@@ -16,7 +16,7 @@ import { encodeSafetensors, parseSafetensors } from '../../src/formats/safetenso
 import { createBundle, goldenInput, readBundle, type GoldenManifest } from '../../src/golden/bundle.js';
 import { encodeNpy, parseNpy } from '../../src/golden/npy.js';
 import { compareWithBundle, loadOtherOutputs } from '../../src/golden/verify.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import type { NamedTensor } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';
 import '../../src/wasm/backend.js';

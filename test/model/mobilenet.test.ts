@@ -3,7 +3,7 @@ import ndarray from 'ndarray';
 import { describe, expect, it } from 'vitest';
 import { MobilenetError } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { randomWeights } from '../../src/model/random.js';
 import type { NamedTensor, WeightMap } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';

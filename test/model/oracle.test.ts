@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { createModel, type MobileNet } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
+import type { MobileNet } from '../../src/engine/mobilenet.js';
 import type { ConvDef, MobileNetOptions } from '../../src/model/architecture.js';
 import { buildArchitecture, layerWeights, type Architecture, type ConvLayer } from '../../src/model/architecture.js';
 import { foldWeights } from '../../src/model/fold.js';

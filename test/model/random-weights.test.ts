@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildArchitecture } from '../../src/model/architecture.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { mulberry32, randomWeights } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 

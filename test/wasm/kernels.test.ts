@@ -7,7 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../../src/model/architecture.js';
 import { avgPoolRef, conv2dRef, depthwiseConv2dRef, pointwiseConv2dRef } from '../../src/reference/kernels.js';
-import { gemm, gemmScratchBytes, scalarKernels } from '../../src/wasm/backend.js';
+import { gemm, gemmScratchBytes } from '../../src/wasm/backend.js';
+import { scalarKernels } from '../../src/wasm/kernels.js';
 import { packConv, packDepthwise, packGemm } from '../../src/wasm/pack.js';
 import { Harness, clampRange, expectBitExact, kernelModule, pad, randomArray, type PadMode } from './harness.js';
 

@@ -1,6 +1,6 @@
 /** Whole-model comparison helpers: the wasm backend against the reference, every end point. */
 import { expect } from 'vitest';
-import { createModel, type CreateModelOptions } from '../../src/model/mobilenet.js';
+import { createModel, type CreateModelOptions } from '../../src/engine/create.js';
 import { Tensor } from '../../src/tensor.js';
 import '../../src/wasm/backend.js';
 import { expectBitExact, randomArray } from './harness.js';

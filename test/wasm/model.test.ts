@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { buildArchitecture } from '../../src/model/architecture.js';
 import { foldWeights } from '../../src/model/fold.js';
-import { createModel } from '../../src/model/mobilenet.js';
+import { createModel } from '../../src/engine/create.js';
 import { randomWeights } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 import { createWasmBackend, WasmBackend } from '../../src/wasm/backend.js';

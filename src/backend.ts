@@ -1,0 +1,38 @@
+/**
+ * The contract between the engine and a backend. The engine (src/engine/) owns shapes and
+ * checks every input; a backend only computes the folded network on a batch. The reference
+ * backend (src/reference/) and the wasm backend (src/wasm/) implement it; neither knows the other.
+ */
+import type { Architecture } from './model/architecture.js';
+import type { FoldedLayer } from './model/fold.js';
+
+export type BackendName = 'reference' | 'wasm';
+
+/** Activations by end point name, each a flat NHWC array (N given by the caller). */
+export type Activations = Map<string, Float32Array>;
+
+/** What a backend does: run the folded network on a batch and hand back the named activations. */
+export interface InferenceBackend {
+  readonly name: BackendName;
+  /** Bytes of the memory the backend planned (the wasm arena); absent for the reference path. */
+  readonly memoryBytes?: number;
+  run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations;
+  dispose(): void;
+}
+
+/**
+ * Where the wasm kernels come from: bytes, a file path (Node, Deno, Bun), an http(s) or file:
+ * URL, or a precompiled `WebAssembly.Module` (what Cloudflare Workers and Vercel Edge allow).
+ */
+export type WasmSource = Uint8Array | ArrayBuffer | string | URL | WebAssembly.Module;
+
+/** Where the wasm kernels come from and how much memory they may plan. */
+export interface WasmOptions {
+  /** Default: the package's own `kernels.wasm` (found beside the package, or bundled). */
+  source?: WasmSource;
+  /** Refuse a plan above this many bytes (ERR_MEMORY_LIMIT). Default: the wasm32 limit, 4 GiB. */
+  maxMemoryBytes?: number;
+}
+
+/** Makes a backend for a built model. */
+export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions) => Promise<InferenceBackend>;

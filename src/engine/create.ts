@@ -1,0 +1,87 @@
+/**
+ * Building a model: the layer table from the options, the weights checked (once: a map a loader
+ * already checked is not scanned again) and folded, then a backend. The wasm backend is
+ * imported on first use, so the reference path never loads the wasm runtime.
+ */
+import type { BackendFactory, BackendName, InferenceBackend, WasmOptions } from '../backend.js';
+import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
+import { checkNormalization, type PixelNormalization } from '../image/normalize.js';
+import type { ImageOptions } from '../image/sources.js';
+import { buildArchitecture, type MobileNetOptions } from '../model/architecture.js';
+import { foldWeights } from '../model/fold.js';
+import { randomWeights } from '../model/random.js';
+import { ensureWeightsChecked, type WeightMap } from '../model/weights.js';
+import { ReferenceBackend } from '../reference/backend.js';
+import { MobileNet } from './mobilenet.js';
+
+export interface CreateModelOptions extends MobileNetOptions {
+  /** TF-Slim-named weights; BatchNorm folded or not, per layer. Default: `randomWeights(seed)`. */
+  weights?: WeightMap;
+  /** Seed of the deterministic random weights when no weights are given. */
+  seed?: number;
+  /** Default `wasm`. Without WebAssembly SIMD that is an ERR_NO_SIMD error unless `fallback` allows the reference path. */
+  backend?: BackendName;
+  /** `reference`: where the wasm backend cannot start for want of SIMD, use the reference path and warn. */
+  fallback?: 'reference' | 'none';
+  wasm?: WasmOptions;
+  /** Refuse weights the architecture does not use. Default true. */
+  strict?: boolean;
+  /** Accept NaN or infinite weights. Default false. */
+  allowNonFiniteWeights?: boolean;
+  /** Class names, index 0 first (for 1001-class TF-Slim models, `background`). */
+  labels?: readonly string[];
+  /** How `classify` and `embed` turn pixels into inputs. Default: `torch-imagenet` for the torch flavour, else `unit-signed`. */
+  normalization?: PixelNormalization;
+  /** How `classify` and `embed` decode images by default (each call may override). */
+  image?: ImageOptions;
+}
+
+const BACKENDS: Record<BackendName, BackendFactory> = {
+  reference: async (arch, folded) => new ReferenceBackend(arch, folded),
+  wasm: async (arch, folded, wasm) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm),
+};
+
+/** The backends this build can create. */
+export function availableBackends(): BackendName[] {
+  return Object.keys(BACKENDS) as BackendName[];
+}
+
+const ENGINE_OPTIONS = ['weights', 'seed', 'backend', 'fallback', 'wasm', 'strict', 'allowNonFiniteWeights', 'labels', 'normalization', 'image'];
+
+export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption('createModel options', options, 'an object');
+  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, ...architectureOptions } = options;
+  if (fallback !== 'none' && fallback !== 'reference') badOption('fallback', fallback, '"reference" or "none"');
+  if (strict !== undefined && typeof strict !== 'boolean') badOption('strict', strict, 'true or false');
+  if (allowNonFiniteWeights !== undefined && typeof allowNonFiniteWeights !== 'boolean') badOption('allowNonFiniteWeights', allowNonFiniteWeights, 'true or false');
+  if (!Object.hasOwn(BACKENDS, backend)) badOption('backend', backend, `one of ${availableBackends().join(', ')}`);
+  if (wasm === null || typeof wasm !== 'object') badOption('wasm', wasm, 'an object { source?, maxMemoryBytes? }');
+  if (weights !== undefined && !(weights instanceof Map)) badOption('weights', weights, 'a Map of TF-Slim name -> {shape, data: Float32Array} (what loadModelFile returns)');
+  const arch = buildArchitecture(architectureOptions);
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+    fail(ErrorCodes.OPTION, `option seed: expected an integer from 0 to 2^32-1, got ${describe(seed)}`);
+  }
+  const pixels = normalization === undefined ? (arch.options.flavour === 'torch' ? 'torch-imagenet' : 'unit-signed') : checkNormalization(normalization);
+  const numClasses = arch.options.numClasses;
+  if (labels !== undefined && labels !== null) {
+    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) badOption('labels', labels, 'a list of strings');
+    if (labels.length !== numClasses) fail(ErrorCodes.OPTION, `option labels: expected ${numClasses} labels (one per class), got ${labels.length}`);
+  }
+  const given = weights ?? randomWeights(arch, seed ?? 0);
+  ensureWeightsChecked(arch, given, { strict: strict ?? true, allowNonFinite: allowNonFiniteWeights ?? false });
+  const folded = foldWeights(arch, given);
+  let impl: InferenceBackend;
+  try {
+    impl = await BACKENDS[backend](arch, folded, wasm);
+  } catch (err) {
+    if (!(fallback === 'reference' && err instanceof MobilenetError && err.code === ErrorCodes.NO_SIMD)) throw err;
+    console.warn(`mobilenet-wasm: ${err.message}; falling back to the reference backend (slow)`);
+    impl = new ReferenceBackend(arch, folded);
+  }
+  return new MobileNet(arch, folded, impl, labels ?? null, pixels, image ?? {});
+}
+
+/** Splits options meant for `createModel` from the architecture's, for callers that merge both. */
+export function isEngineOption(key: string): boolean {
+  return ENGINE_OPTIONS.includes(key);
+}

@@ -1,0 +1,28 @@
+/** Starting a model's worker in Node, Deno and Bun: a worker_threads Worker (package import `#spawn-worker`). */
+import { Worker } from 'node:worker_threads';
+import type { WorkerPort } from '../engine/worker/protocol.js';
+
+export async function spawnModelWorker(): Promise<WorkerPort> {
+  const worker = new Worker(new URL('../engine/worker/entry-node.js', import.meta.url));
+  let failed = false;
+  let ended = false;
+  const failures: ((reason: string) => void)[] = [];
+  const fail = (reason: string) => {
+    if (failed || ended) return;
+    failed = true;
+    failures.forEach((f) => f(reason));
+  };
+  worker.on('error', (e) => fail(e?.message ?? String(e)));
+  worker.on('messageerror', (e) => fail(`a message could not be read (${e?.message ?? e})`));
+  worker.on('exit', (code) => fail(`it exited with code ${code}`));
+  return {
+    post: (message, transfer) => worker.postMessage(message, transfer as never[]),
+    onMessage: (handler) => worker.on('message', handler),
+    onFailure: (handler) => failures.push(handler),
+    setIdle: (idle) => (idle ? worker.unref() : worker.ref()),
+    terminate: () => {
+      ended = true;
+      void worker.terminate();
+    },
+  };
+}

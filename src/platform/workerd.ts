@@ -1,0 +1,28 @@
+/**
+ * The platform for Cloudflare Workers (the package's `workerd` condition): the web platform,
+ * with the kernels imported as a compiled WebAssembly module, the one form Workers accept
+ * (they compile no wasm from bytes at run time). Wrangler's default rules import `*.wasm` that
+ * way; a raw workerd config lists the module as `wasm = embed "…"`.
+ * The default model is not bundled into every Worker: import `mobilenet-wasm/default-model.tflite`
+ * as a Data module and pass its bytes to `load()`.
+ */
+import kernels from '../../build/kernels.wasm';
+import type { WasmSource } from '../backend.js';
+import { ErrorCodes, fail } from '../errors.js';
+import type { Platform } from './types.js';
+import { platform as web } from './web.js';
+
+export const platform: Platform = {
+  ...web,
+  name: 'workerd',
+  async defaultKernels(): Promise<WasmSource> {
+    return kernels;
+  },
+  async defaultModel() {
+    return fail(
+      ErrorCodes.OPTION,
+      'load() without a model: a Worker does not bundle the default model unasked. Import it as data ' +
+        '(import model from "mobilenet-wasm/default-model.tflite", with a Data rule for *.tflite in wrangler) and call load(model)',
+    );
+  },
+};
