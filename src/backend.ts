@@ -3,6 +3,7 @@
  * checks every input; a backend only computes the folded network on a batch. The reference
  * backend (src/reference/) and the wasm backend (src/wasm/) implement it; neither knows the other.
  */
+import type { URLLike, WasmModuleLike } from './dom-types.js';
 import type { Architecture } from './model/architecture.js';
 import type { FoldedLayer } from './model/fold.js';
 
@@ -24,7 +25,7 @@ export interface InferenceBackend {
  * Where the wasm kernels come from: bytes, a file path (Node, Deno, Bun), an http(s) or file:
  * URL, or a precompiled `WebAssembly.Module` (what Cloudflare Workers and Vercel Edge allow).
  */
-export type WasmSource = Uint8Array | ArrayBuffer | string | URL | WebAssembly.Module;
+export type WasmSource = Uint8Array | ArrayBuffer | string | URLLike | WasmModuleLike;
 
 /** Where the wasm kernels come from and how much memory they may plan. */
 export interface WasmOptions {

@@ -26,5 +26,17 @@ export type DomImageSource =
 /** `WebAssembly.Module` where the program knows it (DOM lib, webworker lib or @types/node). */
 export type WasmModuleLike = Global extends { WebAssembly: { Module: { prototype: infer T } } } ? T : never;
 
+/** `WebAssembly.Memory` where the program knows it. */
+export type WasmMemoryLike = Global extends { WebAssembly: { Memory: { prototype: infer T } } } ? T : never;
+
 /** An AbortSignal where the program knows it. */
 export type AbortSignalLike = InstanceOf<'AbortSignal'>;
+
+/** `URL` where the program knows it (DOM lib, webworker lib or @types/node); never elsewhere (ES2022 alone has no URL). */
+export type URLLike = InstanceOf<'URL'>;
+
+/** A fetch `Response` where the program knows it. */
+export type ResponseObject = InstanceOf<'Response'>;
+
+/** The global `fetch` function's type where the program knows it (DOM lib, webworker lib or @types/node). */
+export type FetchFunction = Global extends { fetch: infer F } ? F : never;

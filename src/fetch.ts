@@ -4,6 +4,7 @@
  * aborted, and reports progress; every failure is a coded error naming the URL or path.
  */
 import { platform } from '#platform';
+import type { AbortSignalLike, FetchFunction, ResponseObject, URLLike } from './dom-types.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from './errors.js';
 
 export interface LoadProgress {
@@ -16,9 +17,9 @@ export interface LoadProgress {
 
 export interface FetchOptions {
   /** The fetch to use for URLs. Default: the global fetch. */
-  fetch?: typeof fetch;
+  fetch?: FetchFunction;
   /** Stops a load in progress (ERR_ABORTED). */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Called as bytes arrive (network reads) or once a file is read. */
   onProgress?: (progress: LoadProgress) => void;
 }
@@ -47,7 +48,7 @@ export const isResponseLike = (v: unknown): v is ResponseLike =>
   typeof v === 'object' && v !== null && typeof (v as ResponseLike).ok === 'boolean' && typeof (v as ResponseLike).status === 'number' && typeof (v as ResponseLike).arrayBuffer === 'function';
 
 /** Throws ERR_ABORTED when the signal has fired. */
-export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+export function checkAborted(signal: AbortSignalLike | undefined, what: string): void {
   if (signal?.aborted) fail(ErrorCodes.ABORTED, `${what}: aborted`, signal.reason);
 }
 
@@ -62,7 +63,7 @@ export function checkFetchOptions(options: FetchOptions): void {
 const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
 
 /** A URL object, a string with a scheme (not a Windows drive letter), or null for a path. */
-export function asUrl(source: string | URL): URL | null {
+export function asUrl(source: string | URLLike): URLLike | null {
   if (source instanceof URL) return source;
   const scheme = SCHEME.exec(source)?.[1];
   if (scheme && !(scheme.length === 1 && platform.hasFiles)) {
@@ -84,7 +85,7 @@ export function asUrl(source: string | URL): URL | null {
  * The bytes at a path or URL, at most `cap`. A path needs file access (Node, Deno, Bun); a
  * file: URL reads the file where there is file access and is fetched elsewhere.
  */
-export async function readBytes(source: string | URL, cap: number, options: FetchOptions = {}): Promise<Uint8Array> {
+export async function readBytes(source: string | URLLike, cap: number, options: FetchOptions = {}): Promise<Uint8Array> {
   const url = asUrl(source);
   const name = url?.href ?? String(source);
   checkAborted(options.signal, name);
@@ -99,7 +100,7 @@ export async function readBytes(source: string | URL, cap: number, options: Fetc
 }
 
 /** GETs a URL and reads at most `cap` bytes, with or without a Content-Length; more is refused, not read. */
-export async function fetchBytes(url: URL, cap: number, options: FetchOptions = {}): Promise<Uint8Array> {
+export async function fetchBytes(url: URLLike, cap: number, options: FetchOptions = {}): Promise<Uint8Array> {
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') fail(ErrorCodes.OPTION, `${url.href}: no fetch function is available to load a URL (pass options.fetch)`);
   const { signal, onProgress } = options;
@@ -112,7 +113,7 @@ export async function fetchBytes(url: URL, cap: number, options: FetchOptions = 
 }
 
 /** The body of a Response, at most `cap` bytes, with progress and abort. */
-export async function readResponse(res: Response, cap: number, where: string, options: FetchOptions = {}): Promise<Uint8Array> {
+export async function readResponse(res: ResponseObject, cap: number, where: string, options: FetchOptions = {}): Promise<Uint8Array> {
   const { signal, onProgress } = options;
   const guard = <T>(f: () => Promise<T>): Promise<T> => wrapNetwork(where, signal, f);
   const tooBig = (n: number | string) => fail(ErrorCodes.BYTE_LENGTH, `${where}: ${n} bytes, more than the ${cap} expected`);

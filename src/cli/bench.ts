@@ -21,10 +21,9 @@ import type { BackendName } from '../backend.js';
 import { randomInputs, randomWeights } from '../model/random.js';
 import { runReference } from '../reference/backend.js';
 import { platform } from '#platform';
-import { integer, parseBackend } from './flags.js';
+import { integer, parseAlpha, parseBackend, parseResolution } from './flags.js';
 import { hasWasmSimd, type WasmSource } from '../wasm/loader.js';
-import type { Io } from './main.js';
-import { parseAlpha, parseResolution } from './summary.js';
+import type { Io } from './io.js';
 
 /** One line of `bench --json`. */
 export interface BenchResult {

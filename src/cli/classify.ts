@@ -17,7 +17,7 @@ import { parseLabels } from '../formats/labels.js';
 import { loadInThread } from '../engine/load-core.js';
 import type { BatchFailure, Classification, MobileNet } from '../engine/mobilenet.js';
 import { integer, parseBackend } from './flags.js';
-import { EXIT_USAGE, type CommandStatus, type Io } from './main.js';
+import { EXIT_USAGE, type CommandStatus, type Io } from './io.js';
 
 const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
 /** Exit code of a run stopped by SIGINT, as shells report it. */

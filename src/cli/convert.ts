@@ -11,7 +11,7 @@ import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
 import { buildArchitecture } from '../model/architecture.js';
 import { loadModelFile } from '../formats/index.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 
 interface ConvertFlags {
   torchNames?: boolean;

@@ -10,8 +10,8 @@ import type { Command } from 'commander';
 import { badOption } from '../errors.js';
 import { createBundle, engineVersion, readBundle, writeBundle, type GoldenConfig } from '../golden/bundle.js';
 import { compareWithBundle, formatReport, loadOtherOutputs } from '../golden/verify.js';
-import type { CommandStatus, Io } from './main.js';
-import { parseAlpha, parseFlavour, parseResolution } from './summary.js';
+import type { CommandStatus, Io } from './io.js';
+import { parseAlpha, parseFlavour, parseResolution } from './flags.js';
 
 /** Exit code of a verify whose outputs diverge (refused input exits with EXIT_USAGE, 2). */
 export const EXIT_DIVERGED = 1;

@@ -4,6 +4,7 @@
  * program; this file only wires them up and turns errors into one line and an exit code.
  */
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ErrorCodes, MobilenetError } from '../errors.js';
@@ -13,14 +14,9 @@ import { registerClassify } from './classify.js';
 import { registerConvert } from './convert.js';
 import { registerGolden } from './golden.js';
 import { registerBench } from './bench.js';
+import { EXIT_INTERNAL, EXIT_USAGE, type CommandStatus, type Io } from './io.js';
 
-/** Where a command writes; tests pass collectors, the bin passes the process streams. */
-export interface Io {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  /** True when stderr is a terminal: progress bars show only then. */
-  stderrIsTTY?: boolean;
-}
+export { EXIT_INTERNAL, EXIT_USAGE, type CommandStatus, type Io };
 
 const processIo: Io = {
   stdout: (text) => void process.stdout.write(text),
@@ -28,19 +24,10 @@ const processIo: Io = {
   stderrIsTTY: process.stderr.isTTY === true,
 };
 
-/** Refused input (bad options, bad files): the user can fix it. */
-export const EXIT_USAGE = 2;
-/** Anything else is a bug in the engine. */
-export const EXIT_INTERNAL = 1;
-
-/** What a command reports back besides errors: the exit code of a run that finished with failures. */
-export interface CommandStatus {
-  exitCode: number;
-}
-
 export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): Command {
   const program = new Command('mobilenet')
     .description('MobileNet v1 inference engine')
+    .version(packageVersion(), '-V, --version', 'the version of mobilenet-wasm')
     // Set before registering: subcommands copy these settings when they are created.
     .exitOverride()
     // Commander's own errors are printed by reportError, in the same one-line format as ours.
@@ -81,9 +68,23 @@ export function reportError(err: unknown, io: Io): number {
 
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 
+/** The installed package's version (package.json two folders above dist/cli/). */
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Runs the command on the user's arguments (no node and script path); resolves to the exit code. */
 export async function run(args: readonly string[], io: Io = processIo): Promise<number> {
   const status: CommandStatus = { exitCode: 0 };
+  if (args.length === 0) {
+    // No command: the help, on stdout, and success (as `git` and `npm` do).
+    createProgram(io, status).outputHelp();
+    return 0;
+  }
   try {
     await createProgram(io, status).parseAsync([...args], { from: 'user' });
     return status.exitCode;

@@ -5,39 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CONV_DEFS_PRESETS, MAX_RESOLUTION, buildArchitecture, type ConvDef, type MobileNetOptions } from '../model/architecture.js';
+import { CONV_DEFS_PRESETS, buildArchitecture, type ConvDef, type MobileNetOptions } from '../model/architecture.js';
 import { formatSummary, summaryJson } from '../model/summary.js';
 import { ErrorCodes, badOption, fail } from '../errors.js';
-import type { Io } from './main.js';
-
-/** `--alpha`: a finite number above zero. */
-export function parseAlpha(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) badOption('--alpha', value, 'a number greater than 0');
-  return n;
-}
+import { parseAlpha, parseFlavour, parseResolution } from './flags.js';
+import type { Io } from './io.js';
 
 const INT = /^\d+$/;
-
-/** `--resolution`: `224` (square) or `160x224` (height x width). */
-export function parseResolution(value: string): number | [number, number] {
-  const parts = value.toLowerCase().split('x');
-  if (parts.length > 2 || !parts.every((p) => INT.test(p) && Number(p) >= 1 && Number(p) <= MAX_RESOLUTION)) {
-    badOption('--resolution', value, `an integer from 1 to ${MAX_RESOLUTION} such as 224, or HxW such as 160x224`);
-  }
-  const [h, w] = parts.map(Number) as [number, number?];
-  return w === undefined ? h : [h, w];
-}
 
 /** `--classes`: 0 (no classifier) or more. */
 export function parseClasses(value: string): number {
   if (!INT.test(value)) badOption('--classes', value, 'a non-negative integer (0: no classifier)');
   return Number(value);
-}
-
-export function parseFlavour(value: string): 'tf' | 'torch' {
-  if (value !== 'tf' && value !== 'torch') badOption('--flavour', value, '"tf" or "torch"');
-  return value;
 }
 
 /** `--conv-defs`: a preset name, or a JSON file holding a list of {type, kernel, stride, depth}. */

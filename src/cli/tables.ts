@@ -1,7 +1,7 @@
 /** `mobilenet tables`: the paper's Tables 2-7, recomputed beside the printed values. */
 import type { Command } from 'commander';
 import { formatTables, tablesData } from '../model/tables.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 
 export function registerTables(program: Command, io: Io): void {
   program

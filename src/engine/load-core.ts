@@ -12,6 +12,7 @@
 import { platform } from '#platform';
 import type { BackendName, WasmOptions } from '../backend.js';
 import { ErrorCodes, badOption, fail, typeNameOf } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import { asUrl, checkFetchOptions, isBlobLike, isResponseLike, type FetchOptions } from '../fetch.js';
 import { loadModelFile, type LoadedModel, type ModelSource } from '../formats/index.js';
 import { loadLabels, parseLabels } from '../formats/labels.js';
@@ -23,7 +24,7 @@ import type { ImageModel, MobileNet } from './mobilenet.js';
 
 export interface LoadOptions extends FetchOptions, ImageOptions, MobileNetOptions {
   /** Class names (one per class, index 0 first), or the path or URL of a labels file. */
-  labels?: readonly string[] | string | URL;
+  labels?: readonly string[] | string | URLLike;
   /** How pixels become inputs. Default: what the file says (TFLite input quantisation, TF.js [-1, 1], PyTorch mean/std). */
   normalization?: PixelNormalization;
   /** Default `wasm`; `reference` is the plain-TypeScript path. */
@@ -66,6 +67,9 @@ export async function loadInThread(source: ModelSource | undefined, options: Loa
   checkLoadOptions(source, options);
   const { fetch, signal, onProgress, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, ...overrides } = options;
   const fetchOptions: FetchOptions = { fetch, signal, onProgress };
+  // The package's kernels compile while the model loads (compiled once per process; a failure
+  // here is ignored: createModel meets it again and reports it, or falls back).
+  if (backend !== 'reference' && wasm?.source === undefined) void import('../wasm/loader.js').then((m) => m.defaultKernels()).catch(() => {});
   const loaded = await loadModelFile(source ?? (await platform.defaultModel()), fetchOptions);
   const architecture = mergeOptions(loaded.options, overrides);
   const numClasses = resolveOptions(architecture).numClasses;

@@ -8,7 +8,7 @@
  */
 import type { BackendName, InferenceBackend } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
-import { checkFetchOptions, type FetchOptions } from '../fetch.js';
+import { checkAborted, checkFetchOptions, type FetchOptions } from '../fetch.js';
 import { normalizeRgb, type PixelNormalization } from '../image/normalize.js';
 import { checkImageOptions, fitToModel, readImage, type ImageInput, type ImageOptions } from '../image/sources.js';
 import type { Architecture } from '../model/architecture.js';
@@ -234,6 +234,7 @@ export class MobileNet implements ImageModel {
   private async prepare(images: readonly unknown[], options: CallOptions, what: string, name?: string): Promise<Tensor> {
     if (options === null || typeof options !== 'object') badOption(`${what} options`, options, 'an object');
     checkFetchOptions(options);
+    checkAborted(options.signal, what);
     const imageOptions = checkImageOptions({ ...this.imageDefaults, ...definedOnly({ decoder: options.decoder, orientation: options.orientation }) });
     const [h, w] = this.architecture.inputShape;
     const rgb: Uint8Array[] = [];
@@ -241,6 +242,9 @@ export class MobileNet implements ImageModel {
       const read = await readImage(image, imageOptions, options, name);
       this.checkLive();
       if ('tensor' in read) {
+        // Checked here, not only by run: classifyBatch copies each image into one batch by the model's size.
+        const s = read.tensor.shape;
+        if (s.length !== 4 || s[1] !== h || s[2] !== w || s[3] !== 3) fail(ErrorCodes.INPUT, `${what}: expected a tensor of shape [N, ${h}, ${w}, 3], got ${describe(s)}`);
         if (images.length === 1) return read.tensor;
         fail(ErrorCodes.INPUT, `${what}: a Tensor cannot be mixed with images`);
       }

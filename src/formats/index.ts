@@ -14,10 +14,10 @@
  */
 import { platform } from '#platform';
 import { ErrorCodes, MobilenetError, describe, fail, typeNameOf } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import { asUrl, checkAborted, checkFetchOptions, isBlobLike, isResponseLike, readBytes, readResponse, type BlobLike, type FetchOptions, type ResponseLike } from '../fetch.js';
 import type { PixelNormalization } from '../image/normalize.js';
-import type { MobileNetOptions } from '../model/architecture.js';
-import type { WeightMap } from '../model/weights.js';
+import type { LoadedModel } from './types.js';
 import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
 import { parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
@@ -26,18 +26,7 @@ import { LAYERS_MODEL, readTfjsModelFiles } from './tfjs-manifest.js';
 
 export type { PixelNormalization };
 
-export type ModelFormat = 'safetensors' | 'tflite' | 'tfjs-layers' | 'tfjs-graph';
-
-export interface LoadedModel {
-  format: ModelFormat;
-  /** Options for `buildArchitecture` / `createModel`, derived from the file (metadata, graph, weight shapes). */
-  options: MobileNetOptions;
-  /** TF-Slim names and TF layouts; BatchNorm folded into `<scope>/biases` or given as `BatchNorm/*`. */
-  weights: WeightMap;
-  pixelNormalization: PixelNormalization;
-  /** One per class, index 0 first, when the file carries them. */
-  labels?: string[];
-}
+export type { LoadedModel, ModelFormat } from './types.js';
 
 /** The largest weight file read into memory (a MobileNet v1 at alpha 1 is 17 MB in float32). */
 export const MAX_MODEL_FILE_BYTES = 1 << 30;
@@ -64,7 +53,7 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
 export type LoadModelOptions = FetchOptions;
 
 /** Anything `loadModelFile` reads: a path or URL, bytes, a Blob or File, or a fetch Response. */
-export type ModelSource = string | URL | Uint8Array | ArrayBuffer | BlobLike | ResponseLike;
+export type ModelSource = string | URLLike | Uint8Array | ArrayBuffer | BlobLike | ResponseLike;
 
 /**
  * Loads a model from a path (any format; TF.js by directory or model.json), an http(s) or

@@ -3,6 +3,7 @@
  * `background` at 0 and the ImageNet-1k synsets at 1..1000 (shared/models/PROVENANCE.md §3).
  */
 import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import { readBytes, type FetchOptions } from '../fetch.js';
 
 /** A labels file is text, one short line per class: anything larger is not one. */
@@ -20,7 +21,7 @@ export function parseLabels(text: string): string[] {
 }
 
 /** Reads a labels file from a path or URL (one label per line; see parseLabels). */
-export async function loadLabels(path: string | URL, options: FetchOptions = {}): Promise<string[]> {
+export async function loadLabels(path: string | URLLike, options: FetchOptions = {}): Promise<string[]> {
   const bytes = await readBytes(path, MAX_LABELS_BYTES, options);
   let text: string;
   try {

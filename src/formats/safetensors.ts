@@ -30,7 +30,7 @@
 import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
 import { MOBILENET_V1_CONV_DEFS, buildArchitecture, type Architecture, type MobileNetOptions } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
-import type { LoadedModel } from './index.js';
+import type { LoadedModel } from './types.js';
 import { PIXEL_NORMALIZATIONS, isPixelNormalization, type PixelNormalization } from '../image/normalize.js';
 import { isTorchStateDict, slimToTorch, torchToSlim, type SourceTensor } from './torch-names.js';
 

@@ -16,6 +16,7 @@
  * duplicates), shards (count, HTML pages, byte totals), graph, names and shapes, finiteness.
  */
 import { ErrorCodes, badOption, describe, fail } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import { checkFetchOptions, type FetchOptions } from '../fetch.js';
 import {
   MOBILENET_V1_CONV_DEFS,
@@ -59,7 +60,7 @@ export function parseTfjsGraphModel(modelJson: string | object, shards: Uint8Arr
  * Loads from a directory or a model.json path (Node, Deno, Bun), or from a URL: `file:` reads
  * the file system, `http(s):` fetches model.json and the shards beside it.
  */
-export async function loadTfjsGraphModel(source: string | URL, options: LoadTfjsGraphOptions = {}): Promise<TfjsGraphModel> {
+export async function loadTfjsGraphModel(source: string | URLLike, options: LoadTfjsGraphOptions = {}): Promise<TfjsGraphModel> {
   if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) badOption('source', source, 'a directory or model.json path, or a URL');
   checkFetchOptions(options);
   const { json, shards } = await readTfjsModelFiles(source, options, GRAPH);

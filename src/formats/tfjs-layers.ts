@@ -30,6 +30,7 @@
  * pixelNormalization 'unit-signed' (Keras' `preprocess_input`: x / 127.5 - 1).
  */
 import { ErrorCodes, badOption, describe, fail } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import {
   MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
@@ -38,7 +39,7 @@ import {
   type MobileNetOptions,
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
-import type { LoadedModel } from './index.js';
+import type { LoadedModel } from './types.js';
 import { LAYERS_MODEL as LAYERS, isObject, readTfjsModelFiles, readWeights, type Obj } from './tfjs-manifest.js';
 /** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
 const MAX_CHANNELS = 1 << 20;
@@ -49,7 +50,7 @@ const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `layers model 
 // Files
 
 /** Loads from a directory (its model.json) or a model.json path, or a URL. */
-export async function loadTfjsLayersModel(source: string | URL): Promise<LoadedModel> {
+export async function loadTfjsLayersModel(source: string | URLLike): Promise<LoadedModel> {
   if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) badOption('source', source, 'a directory or model.json path, or a URL');
   const { json, shards } = await readTfjsModelFiles(source, {}, LAYERS);
   return parseTfjsLayersModel(json, shards);

@@ -7,6 +7,7 @@
  */
 import { platform } from '#platform';
 import { ErrorCodes, describe, fail } from '../errors.js';
+import type { URLLike } from '../dom-types.js';
 import { asUrl, readBytes, type FetchOptions } from '../fetch.js';
 import { formatShape } from '../model/weights.js';
 
@@ -96,7 +97,7 @@ async function locateModelJson(source: string | URL): Promise<JsonLocation> {
  * beside it. `kind` is decided from the JSON when not given.
  */
 export async function readTfjsModelFiles(
-  source: string | URL,
+  source: string | URLLike,
   options: FetchOptions = {},
   kind?: TfjsKind,
   /** model.json's bytes when the caller has read them already (they are not read again). */

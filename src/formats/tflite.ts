@@ -42,7 +42,7 @@ import { inflateSync } from 'fflate';
 import { ErrorCodes, describe, fail } from '../errors.js';
 import { MOBILENET_V1_CONV_DEFS, buildArchitecture, convLayers, type Architecture, type MobileNetOptions } from '../model/architecture.js';
 import { checkWeights, formatShape, type WeightMap } from '../model/weights.js';
-import type { LoadedModel } from './index.js';
+import type { LoadedModel } from './types.js';
 
 const bad = (message: string): never => fail(ErrorCodes.TFLITE, message);
 

@@ -5,6 +5,7 @@
  */
 import { decode as decodePngFile } from 'fast-png';
 import decodeJpegFile from 'jpeg-js/lib/decoder.js';
+import { MAX_IMAGE_PIXELS } from './limits.js';
 
 export interface DecodedRgb {
   width: number;
@@ -15,8 +16,7 @@ export interface DecodedRgb {
   exif?: Uint8Array;
 }
 
-/** Largest image decoded: 40 megapixels, so a forged header cannot ask for gigabytes. */
-export const MAX_IMAGE_PIXELS = 40_000_000;
+export { MAX_IMAGE_PIXELS };
 /** jpeg-js's own allocation cap for one decode. */
 const JPEG_MAX_MEMORY_MB = 512;
 

@@ -9,12 +9,14 @@
  * WebP, BMP and AVIF only where the runtime decodes them.
  */
 import { platform } from '#platform';
-import type { DomImageSource } from '../dom-types.js';
+import type { DomImageSource, URLLike } from '../dom-types.js';
 import { ErrorCodes, MobilenetError, badOption, fail, typeNameOf } from '../errors.js';
 import { isBlobLike, readBytes, type BlobLike, type FetchOptions } from '../fetch.js';
 import type { Pixels } from '../platform/types.js';
 import { Tensor, isNdarray, type NdArrayLike } from '../tensor.js';
-import { MAX_IMAGE_PIXELS } from './codecs.js';
+// Not from codecs.js, which would bring the JS decoders into every bundle (they load on first decode).
+import { MIME_TYPES, sniffImageFormat } from './formats.js';
+import { MAX_IMAGE_PIXELS } from './limits.js';
 import type { RgbImage } from './decode.js';
 import { centerCropSquare, resizeBilinear } from './resize.js';
 
@@ -32,7 +34,7 @@ export type ImageInput =
   | BlobLike
   | RawPixels
   | string
-  | URL
+  | URLLike
   | DomImageSource
   | Tensor
   | NdArrayLike;
@@ -135,8 +137,6 @@ function toRgb(p: Pixels, name: string): RgbImage {
 }
 
 async function decodeBytes(bytes: Uint8Array, name: string, options: Required<ImageOptions>): Promise<ReadImage> {
-  // The decoders are loaded on first use: a browser app that never asks for them never downloads them.
-  const { sniffImageFormat, MIME_TYPES, decodeImage } = await import('./decode.js');
   const format = sniffImageFormat(bytes);
   const wantsPlatform =
     platform.decodeImage !== undefined &&
@@ -152,6 +152,8 @@ async function decodeBytes(bytes: Uint8Array, name: string, options: Required<Im
       return fail(ErrorCodes.IMAGE_DECODE, `${name}: the ${format.toUpperCase()} image cannot be decoded (${(e as Error)?.message ?? String(e)})`, e);
     }
   }
+  // The decoders are loaded on first use: a browser app whose images the browser decodes never downloads them.
+  const { decodeImage } = await import('./decode.js');
   return { rgb: decodeImage(bytes, name, { orientation: options.orientation }), name };
 }
 

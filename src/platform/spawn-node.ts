@@ -1,9 +1,11 @@
 /** Starting a model's worker in Node, Deno and Bun: a worker_threads Worker (package import `#spawn-worker`). */
 import { Worker } from 'node:worker_threads';
-import type { WorkerPort } from '../engine/worker/protocol.js';
+import type { WorkerPort } from './types.js';
 
 export async function spawnModelWorker(): Promise<WorkerPort> {
-  const worker = new Worker(new URL('../engine/worker/entry-node.js', import.meta.url));
+  // A worker inherits the process's Node options; --input-type (a script given by -e or stdin) makes it refuse its entry file.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  const worker = new Worker(new URL('../engine/worker/entry-node.js', import.meta.url), { execArgv });
   let failed = false;
   let ended = false;
   const failures: ((reason: string) => void)[] = [];

@@ -4,7 +4,7 @@
  * webpack find the worker's entry and bundle it.
  */
 import { ErrorCodes, fail } from '../errors.js';
-import type { WorkerPort } from '../engine/worker/protocol.js';
+import type { WorkerPort } from './types.js';
 
 export async function spawnModelWorker(): Promise<WorkerPort> {
   if (typeof Worker !== 'function') fail(ErrorCodes.OPTION, 'option worker: this runtime has no Web Workers; load the model without { worker: true }');

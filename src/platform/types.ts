@@ -35,6 +35,21 @@ export interface DecodeRequest {
   readonly orientation: boolean;
 }
 
+/** One end of a channel to or from a worker, as each runtime spells it. */
+export interface Port {
+  post(message: unknown, transfer: Transferable[]): void;
+  onMessage(handler: (message: unknown) => void): void;
+}
+
+/** The host's end: a port to a worker that can also fail, idle and be ended (what `#spawn-worker` makes). */
+export interface WorkerPort extends Port {
+  /** Called once if the worker fails to start, throws outside a call, or exits. */
+  onFailure(handler: (reason: string) => void): void;
+  /** An idle worker does not keep a Node process alive (Node's unref). */
+  setIdle(idle: boolean): void;
+  terminate(): void;
+}
+
 export interface Platform {
   readonly name: 'node' | 'web' | 'workerd';
 

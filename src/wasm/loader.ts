@@ -5,6 +5,7 @@
  */
 import { platform } from '#platform';
 import type { WasmSource } from '../backend.js';
+import type { WasmMemoryLike, WasmModuleLike } from '../dom-types.js';
 import { ErrorCodes, MobilenetError, fail, typeNameOf } from '../errors.js';
 import { readBytes } from '../fetch.js';
 import { KERNEL_NAMES, type KernelExports } from './kernels.js';
@@ -49,7 +50,7 @@ async function readSource(source: Uint8Array | ArrayBuffer | string | URL): Prom
 }
 
 /** Compiles the kernels (after checking the magic number and SIMD support) and self-tests them. */
-export async function compileKernels(source?: WasmSource): Promise<WebAssembly.Module> {
+export async function compileKernels(source?: WasmSource): Promise<WasmModuleLike> {
   if (!hasWasmSimd()) {
     fail(ErrorCodes.NO_SIMD, 'WebAssembly SIMD (128-bit) is not available in this engine; the wasm backend needs it (use backend "reference")');
   }
@@ -78,10 +79,10 @@ export async function compileKernels(source?: WasmSource): Promise<WebAssembly.M
 
 export interface KernelInstance {
   readonly kernels: KernelExports;
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemoryLike;
 }
 
-export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelInstance {
+export function instantiateKernels(module: WasmModuleLike, memory: WasmMemoryLike): KernelInstance {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return { kernels: instance.exports as unknown as KernelExports, memory };
 }
@@ -146,7 +147,7 @@ export function setKernelSource(source: WasmSource | undefined): void {
 }
 
 /** The compiled kernels for the configured source, compiled once per process. */
-export function defaultKernels(): Promise<WebAssembly.Module> {
+export function defaultKernels(): Promise<WasmModuleLike> {
   if (!compiled) {
     compiled = compileKernels(defaultSource);
     compiled.catch(() => {

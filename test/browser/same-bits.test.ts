@@ -66,7 +66,7 @@ describe.skipIf(!HAVE_CHROMIUM)('headless Chromium', () => {
 
 /**
  * Deno and Bun, from PATH, DENO_BIN / BUN_BIN, or node_modules/.bin (the npm packages `deno` and
- * `bun` ship their binaries). Skipped when absent: neither is a dependency of the project.
+ * `bun` ship their binaries; .ci/run installs them). Skipped when absent, unless CI is set.
  */
 function findBinary(name: string): string | null {
   const fromEnv = process.env[`${name.toUpperCase()}_BIN`];
@@ -86,7 +86,11 @@ const RUNTIMES: [string, string | null, (bin: string) => string[]][] = [
 ];
 
 for (const [name, bin, args] of RUNTIMES) {
-  if (!bin) console.warn(`SKIPPED ${name}: no ${name} binary on PATH, in node_modules/.bin or in ${name.toUpperCase()}_BIN`);
+  if (!bin) {
+    const reason = `no ${name} binary on PATH, in node_modules/.bin or in ${name.toUpperCase()}_BIN`;
+    if (process.env.CI) throw new Error(`${reason}; CI is set: this is a failure, not a skip`);
+    console.warn(`SKIPPED ${name}: ${reason}`);
+  }
   describe.skipIf(!bin)(name, () => {
     it(`matches Node's hashes on both backends`, () => {
       const version = execFileSync(bin!, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();

@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { compileKernels, instantiateKernels, type KernelExports } from '../../src/wasm/loader.js';
-import type { Activation } from '../../src/model/architecture.js';
 import { mulberry32 } from '../../src/model/random.js';
 
 export const wasmBytes = () => readFileSync(new URL('../../build/kernels.wasm', import.meta.url));
@@ -72,10 +71,6 @@ export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
   return a;
-}
-
-export function clampRange(activation: Activation): [number, number] {
-  return activation === 'relu6' ? [0, 6] : activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity];
 }
 
 const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));

@@ -7,10 +7,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../../src/model/architecture.js';
 import { avgPoolRef, conv2dRef, depthwiseConv2dRef, pointwiseConv2dRef } from '../../src/reference/kernels.js';
-import { gemm, gemmScratchBytes } from '../../src/wasm/backend.js';
-import { scalarKernels } from '../../src/wasm/kernels.js';
+import { clampRange, gemm, gemmScratchBytes } from '../../src/wasm/backend.js';
+import { KERNEL_FAMILIES, KERNEL_NAMES, familyKernels, scalarKernels } from '../../src/wasm/kernels.js';
+
+// Each family's kernels share one signature; the names are read from the kernel list.
+type Family<F extends keyof typeof KERNEL_FAMILIES> = (typeof KERNEL_FAMILIES)[F]['simd'][number] | (typeof KERNEL_FAMILIES)[F]['scalar'];
+type GemmName = Family<'gemm'>;
+type ConvName = Family<'conv'>;
+type PoolName = Family<'avgpool'>;
+type Dw3Name = Family<'dwconv3x3'>;
+type DwName = Family<'dwconv'>;
 import { packConv, packDepthwise, packGemm } from '../../src/wasm/pack.js';
-import { Harness, clampRange, expectBitExact, kernelModule, pad, randomArray, type PadMode } from './harness.js';
+import { Harness, expectBitExact, kernelModule, pad, randomArray, type PadMode } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -29,7 +37,7 @@ function gemmCase(m: number, k: number, n: number, act: Activation, seed: number
   const w = h.put(packGemm(filter, bias, k, n));
   const ap = h.put(a);
   const [lo, hi] = clampRange(act);
-  for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_1x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+  for (const name of familyKernels('gemm') as GemmName[]) {
     const c = h.output(m * n);
     h.kernels[name](m, n, k, ap, k * 4, w, c, n * 4, lo, hi);
     expectBitExact(h.read(c, m * n), expected, name);
@@ -130,15 +138,26 @@ function depthwiseCase(c: ConvCase, seed: number) {
   const k = h.kernels;
   const args = [c.batch, c.H, c.W, c.Cin, g.outH, g.outW] as const;
   if (c.kh === 3 && c.kw === 3) {
-    run('f32_dwconv3x3_minmax', (o) => k.f32_dwconv3x3_minmax(...args, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
-    run('f32_dwconv3x3_minmax_scalar', (o) => k.f32_dwconv3x3_minmax_scalar(...args, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
+    for (const name of familyKernels('dwconv3x3') as Dw3Name[]) run(name, (o) => k[name](...args, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
   }
-  run('f32_dwconv_minmax', (o) => k.f32_dwconv_minmax(...args, c.kh, c.kw, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
-  run('f32_dwconv_minmax_scalar', (o) => k.f32_dwconv_minmax_scalar(...args, c.kh, c.kw, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
+  for (const name of familyKernels('dwconv') as DwName[]) run(name, (o) => k[name](...args, c.kh, c.kw, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi));
 }
 
 const SIZES: [number, number][] = [[1, 1], [2, 3], [5, 4], [7, 7], [8, 6], [9, 11]];
 const MODES: PadMode[] = ['same', 'explicit', 'symmetric', 'valid'];
+
+describe('the kernel list', () => {
+  it('is exactly what build/kernels.wasm exports: nothing missing, nothing compiled and unused', async () => {
+    const module = await kernelModule();
+    const functions = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
+    expect(functions.sort()).toEqual([...KERNEL_NAMES].sort());
+  });
+  it('swaps every SIMD kernel for its family\'s scalar twin', async () => {
+    const h = new Harness(await kernelModule());
+    const scalar = scalarKernels(h.kernels);
+    for (const f of Object.values(KERNEL_FAMILIES)) for (const name of f.simd) expect(scalar[name]).toBe(h.kernels[f.scalar]);
+  });
+});
 
 describe('f32_pack_a_4rows', () => {
   it('packs rows 4 by 4, k-major (out[g][k][r]), only the first m & ~3 rows, nothing past them', () => {
@@ -229,7 +248,7 @@ function convCase(c: ConvCase, seed: number) {
   const xp = h.put(x);
   const [lo, hi] = clampRange(c.act);
   const n = expected.length;
-  for (const name of ['f32_conv_minmax', 'f32_conv_minmax_scalar'] as const) {
+  for (const name of familyKernels('conv') as ConvName[]) {
     const o = h.output(n);
     h.kernels[name](c.batch, c.H, c.W, c.Cin, g.outH, g.outW, c.Cout, c.kh, c.kw, c.s, c.d, g.padTop, g.padLeft, xp, w, o, lo, hi);
     expectBitExact(h.read(o, n), expected, `${name} ${label(c, false)}`);
@@ -279,7 +298,7 @@ describe('f32_avgpool', () => {
         const outW = Math.floor((W - kw) / s) + 1;
         const expected = avgPoolRef(x, { batch, inH: H, inW: W, channels: C, outH, outW, kernelH: kh, kernelW: kw, stride: s });
         const xp = h.put(x);
-        for (const name of ['f32_avgpool', 'f32_avgpool_scalar'] as const) {
+        for (const name of familyKernels('avgpool') as PoolName[]) {
           const o = h.output(expected.length);
           h.kernels[name](batch, H, W, C, outH, outW, kh, kw, s, xp, o);
           expectBitExact(h.read(o, expected.length), expected, `${name} N=${batch} H=${H} W=${W} C=${C} k=${kh}x${kw} s=${s}`);
@@ -306,7 +325,7 @@ describe('epilogue: signed zeros, NaN and arbitrary bounds (every clamp path)', 
       const expected = none.map((v) => Math.min(Math.max(v, lo), hi));
       const w = h.put(packGemm(filter, bias, k, n));
       const ap = h.put(a);
-      for (const name of ['f32_gemm_4x8_minmax', 'f32_gemm_1x8_minmax', 'f32_gemm_4x8_minmax_scalar'] as const) {
+      for (const name of familyKernels('gemm') as GemmName[]) {
         const c = h.output(m * n);
         h.kernels[name](m, n, k, ap, k * 4, w, c, n * 4, lo, hi);
         expectBitExact(h.read(c, m * n), expected, name);

@@ -64,7 +64,14 @@ class WorkerClient {
     const { signal, onProgress } = extra;
     if (signal?.aborted) return Promise.reject(new MobilenetError(ErrorCodes.ABORTED, `${method}: aborted`, { cause: signal.reason }));
     return new Promise((resolve, reject) => {
-      const onAbort = () => this.port.post({ type: 'abort', id }, []);
+      // An abort settles the call here at once (the worker may have finished, its answer on the way):
+      // the worker is told to stop, and a late answer is dropped.
+      const onAbort = () => {
+        if (!this.pending.delete(id)) return;
+        this.idleIfDone();
+        this.port.post({ type: 'abort', id }, []);
+        reject(new MobilenetError(ErrorCodes.ABORTED, `${method}: aborted`, { cause: signal!.reason }));
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);
       this.pending.set(id, {
@@ -77,6 +84,7 @@ class WorkerClient {
         this.port.post({ type: 'call', id, method, args }, transfer);
       } catch (e) {
         this.pending.delete(id);
+        this.idleIfDone();
         done();
         reject(new MobilenetError(ErrorCodes.INPUT, `${method}: the input cannot be sent to the worker (${(e as Error)?.message ?? e})`, { cause: e }));
       }

@@ -36,17 +36,4 @@ export interface ModelInfo {
   readonly memoryBytes: number | null;
 }
 
-/** One end of the channel, as each runtime spells it. */
-export interface Port {
-  post(message: unknown, transfer: Transferable[]): void;
-  onMessage(handler: (message: unknown) => void): void;
-}
-
-/** The host's end: a port to a worker that can also fail, idle and be ended. */
-export interface WorkerPort extends Port {
-  /** Called once if the worker fails to start, throws outside a call, or exits. */
-  onFailure(handler: (reason: string) => void): void;
-  /** An idle worker does not keep a Node process alive (Node's unref). */
-  setIdle(idle: boolean): void;
-  terminate(): void;
-}
+export type { Port, WorkerPort } from '../../platform/types.js';

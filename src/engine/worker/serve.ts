@@ -1,6 +1,8 @@
 /**
- * The worker's side: one model, loaded by the first `load` call, answering calls in order of
- * arrival. Errors go back with their code and message (a batch's partial results too).
+ * The worker's side: one model, loaded by the first `load` call. Calls start in order of arrival
+ * and run as they would in the calling thread (one that waits for a download lets later ones
+ * go ahead); each answer names its call. Errors go back with their code and message (a batch's
+ * partial results too).
  */
 import { ErrorCodes, MobilenetError } from '../../errors.js';
 import { Tensor } from '../../tensor.js';
@@ -46,7 +48,7 @@ export function serve(port: Port): void {
         const [image, second, options] = args as [unknown, unknown, Record<string, unknown> | undefined];
         const call = { ...options, signal: controller.signal };
         if (method === 'classify') value = await model.classify(revive(image) as never, second as number, call);
-        else if (method === 'classifyBatch') value = await model.classifyBatch((Array.isArray(image) ? image : revive(image)) as never, second as number, call);
+        else if (method === 'classifyBatch') value = await model.classifyBatch((Array.isArray(image) ? image.map(revive) : revive(image)) as never, second as number, call);
         else {
           const features = await model.embed(revive(image) as never, { ...(second as object), signal: controller.signal });
           value = features;
