@@ -24,7 +24,8 @@ export const CORE_SUITE = [
   'test/formats/url.test.ts',
   'test/e2e',
   'test/cli/classify-cli.test.ts',
-  'test/package/entry-points.test.ts',
+  'test/package/module-formats.test.ts',
+  'test/package/runtimes.test.ts',
 ];
 
 function nodeBinary(major: number): string | null {
