@@ -4,7 +4,7 @@
  *
  *   node dist/bench/bench/cold.js ALPHA RESOLUTION BATCH SEED KERNELS_WASM  ->  {"coldStartMs":...,"memoryBytes":...}
  */
-import { coldStart } from '../src/cli/bench.js';
+import { coldStart } from '../src/engine/measure.js';
 
 const [alpha, resolution, batch, seed, kernels] = process.argv.slice(2);
 if (kernels === undefined) {

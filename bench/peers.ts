@@ -14,11 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ortNode from 'onnxruntime-node';
 import type { Architecture, ConvLayer } from '../src/model/architecture.js';
 import type { FoldedLayer } from '../src/model/fold.js';
-import { useTfjsBackend, type TfjsBackendName } from '../test/helpers/tfjs-oracle.js';
-import { mobilenetToOnnx } from '../test/helpers/onnx-oracle.js';
-
-export type PeerName = 'tfjs-wasm' | 'tfjs-cpu' | 'ort-node' | 'ort-web';
-export const PEERS: readonly PeerName[] = ['tfjs-wasm', 'tfjs-cpu', 'ort-node', 'ort-web'];
+import { mobilenetToOnnx } from '../oracles/onnx.js';
+import { useTfjsBackend, type TfjsBackendName } from '../oracles/tfjs.js';
+import type { PeerChoice } from './lib/options.js';
 
 /** A built network: input `[batch, H, W, 3]` NHWC in, the architecture's output end point out (flat NHWC). */
 export interface Engine {
@@ -27,7 +25,7 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
-export function createPeer(name: PeerName, arch: Architecture, folded: readonly FoldedLayer[], batch: number): Promise<Engine> {
+export function createPeer(name: PeerChoice, arch: Architecture, folded: readonly FoldedLayer[], batch: number): Promise<Engine> {
   switch (name) {
     case 'tfjs-wasm':
       return tfjsPeer('wasm', arch, folded, batch);

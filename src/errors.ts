@@ -34,6 +34,8 @@ export const ErrorCodes = {
   WORKER: 'ERR_WORKER',
   /** A load or a call stopped by the caller's AbortSignal. */
   ABORTED: 'ERR_ABORTED',
+  /** The wasm kernels trapped while running (custom or broken kernels). */
+  KERNEL: 'ERR_KERNEL',
   /** Finite inputs and weights gave non-finite outputs (an overflow). */
   OUTPUT_NONFINITE: 'ERR_OUTPUT_NONFINITE',
 } as const;

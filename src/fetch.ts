@@ -22,7 +22,39 @@ export interface FetchOptions {
   signal?: AbortSignalLike;
   /** Called as bytes arrive (network reads) or once a file is read. */
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Network timeouts in milliseconds (a positive number, or `Infinity` for none); a timeout is
+   * ERR_IO naming the URL and the timeout.
+   *  - `connect`: from the request until the response's status and headers arrive (each
+   *    redirect hop has its own). Default 30 000.
+   *  - `idle`: the longest wait for the next bytes of the body, once it has started. Default 30 000.
+   * File reads do not wait (pipes and devices are refused), so these apply to URLs only.
+   */
+  timeouts?: FetchTimeouts;
+  /**
+   * Where an HTTP redirect may lead. `'same-origin'` (the default): only to the origin of the URL
+   * asked for; a redirect to another origin is ERR_IO naming both, and no request is sent there.
+   * `'any'`: anywhere the fetch follows. Redirects are followed here (`redirect: 'manual'`), at
+   * most 10 hops; where the runtime hides a manual redirect's target (browsers give an
+   * `opaqueredirect`), the request is made again with `redirect: 'follow'` and the final
+   * `response.url` is checked instead.
+   */
+  redirects?: RedirectPolicy;
 }
+
+export interface FetchTimeouts {
+  /** Milliseconds from the request to the response headers. Default 30 000. */
+  connect?: number;
+  /** Milliseconds without a byte of the body. Default 30 000. */
+  idle?: number;
+}
+
+export type RedirectPolicy = 'same-origin' | 'any';
+
+/** Defaults of `FetchOptions.timeouts`, in milliseconds. */
+export const DEFAULT_TIMEOUTS: Readonly<Required<FetchTimeouts>> = { connect: 30_000, idle: 30_000 };
+/** The most redirect hops followed for one request. */
+export const MAX_REDIRECTS = 10;
 
 /** The parts of a Blob / File read here (structural, so no DOM or Node types are needed). */
 export interface BlobLike {
@@ -58,6 +90,18 @@ export function checkFetchOptions(options: FetchOptions): void {
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') badOption('onProgress', options.onProgress, 'a function');
   const s = options.signal as unknown;
   if (s !== undefined && (s === null || typeof s !== 'object' || typeof (s as AbortSignal).aborted !== 'boolean')) badOption('signal', s, 'an AbortSignal');
+  const t = options.timeouts as unknown;
+  if (t !== undefined) {
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) badOption('timeouts', t, 'an object {connect?, idle?} of milliseconds');
+    for (const key of Object.keys(t)) {
+      const v = (t as Record<string, unknown>)[key];
+      if (key !== 'connect' && key !== 'idle') badOption(`timeouts.${key}`, v, 'no such timeout: connect or idle');
+      if (v !== undefined && !(typeof v === 'number' && v > 0)) badOption(`timeouts.${key}`, v, 'a number of milliseconds above 0, or Infinity');
+    }
+  }
+  if (options.redirects !== undefined && options.redirects !== 'same-origin' && options.redirects !== 'any') {
+    badOption('redirects', options.redirects, '"same-origin" or "any"');
+  }
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
@@ -103,25 +147,130 @@ export async function readBytes(source: string | URLLike, cap: number, options: 
 export async function fetchBytes(url: URLLike, cap: number, options: FetchOptions = {}): Promise<Uint8Array> {
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') fail(ErrorCodes.OPTION, `${url.href}: no fetch function is available to load a URL (pass options.fetch)`);
-  const { signal, onProgress } = options;
-  checkAborted(signal, url.href);
-  const guard = <T>(f: () => Promise<T>): Promise<T> => wrapNetwork(url.href, signal, f);
-  const res = await guard(() => fetchFn(url, signal ? { signal } : undefined));
-  if (!res || typeof (res as Response).ok !== 'boolean') fail(ErrorCodes.IO, `${url.href}: fetch returned ${res === null ? 'null' : typeof res}, not a Response`);
-  if (!res.ok) fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-  return readResponse(res, cap, url.href, options);
+  checkAborted(options.signal, url.href);
+  const link = linkSignal(options.signal);
+  try {
+    const res = await request(url, fetchFn, options, link.controller);
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+    }
+    return await readResponse(res, cap, url.href, { ...options, signal: link.controller.signal });
+  } finally {
+    link.unlink();
+  }
 }
 
-/** The body of a Response, at most `cap` bytes, with progress and abort. */
+/** An AbortController that follows the caller's signal, so a timeout can abort the request without touching the caller's. */
+function linkSignal(signal: AbortSignalLike | undefined): { controller: AbortController; unlink(): void } {
+  const controller = new AbortController();
+  if (!signal) return { controller, unlink: () => {} };
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return { controller, unlink: () => signal.removeEventListener('abort', onAbort) };
+}
+
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The response to a GET of `url`, its redirects followed under `options.redirects` (see
+ * FetchOptions), each hop within the connect timeout.
+ */
+async function request(url: URLLike, fetchFn: FetchFunction, options: FetchOptions, controller: AbortController): Promise<ResponseObject> {
+  const policy = options.redirects ?? 'same-origin';
+  const connect = options.timeouts?.connect ?? DEFAULT_TIMEOUTS.connect;
+  const { signal } = controller;
+  const get = (target: URLLike, redirect: RequestRedirect) =>
+    wrapNetwork(url.href, options.signal, () =>
+      deadline(
+        Promise.resolve(fetchFn(target, { signal, redirect })),
+        connect,
+        () => new MobilenetError(ErrorCodes.IO, `${target.href}: no response within ${connect} ms (the connect timeout, options.timeouts.connect)`),
+        controller,
+      ),
+    );
+  const checked = (res: unknown): ResponseObject => {
+    if (!res || typeof (res as Response).ok !== 'boolean') fail(ErrorCodes.IO, `${url.href}: fetch returned ${res === null ? 'null' : typeof res}, not a Response`);
+    return res as ResponseObject;
+  };
+  /** A fetch that followed a redirect itself (a browser, or a custom fetch): where it ended must be allowed too. */
+  const checkFinal = (res: ResponseObject): ResponseObject => {
+    if (policy === 'same-origin' && typeof res.url === 'string' && res.url !== '') {
+      let final: URL | null = null;
+      try {
+        final = new URL(res.url);
+      } catch {
+        // Not a URL: nothing to compare.
+      }
+      if (final && final.origin !== url.origin) offOrigin(url, final);
+    }
+    return res;
+  };
+  if (policy === 'any') return checked(await get(url, 'follow'));
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const res = checked(await get(current, 'manual'));
+    if (res.type === 'opaqueredirect') {
+      // The runtime hides where a manual redirect leads (browsers): follow it, then check where it ended.
+      return checkFinal(checked(await get(url, 'follow')));
+    }
+    const location = REDIRECT_STATUS.has(res.status) ? res.headers?.get('location') : null;
+    if (!location) return checkFinal(res);
+    await res.body?.cancel().catch(() => {});
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch (e) {
+      return fail(ErrorCodes.IO, `${url.href}: HTTP ${res.status} redirects to ${JSON.stringify(location.slice(0, 200))}, which is not a URL`, e);
+    }
+    if (next.origin !== url.origin) offOrigin(url, next);
+    if (hop + 1 > MAX_REDIRECTS) fail(ErrorCodes.IO, `${url.href}: more than ${MAX_REDIRECTS} redirects (the last to ${next.href})`);
+    current = next;
+  }
+}
+
+function offOrigin(asked: URLLike, to: URLLike): never {
+  return fail(
+    ErrorCodes.IO,
+    `${asked.href}: redirected to ${to.href}, on origin ${to.origin}; expected the origin asked for, ${asked.origin} (pass redirects: 'any' to allow other origins)`,
+  );
+}
+
+/**
+ * `p`, or the error `onTimeout` makes when `ms` pass first (the controller is then aborted with
+ * it, which ends the request). `Infinity` (or more than setTimeout can count) waits for ever.
+ */
+function deadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error, controller?: AbortController): Promise<T> {
+  if (!(ms <= 2 ** 31 - 1)) return p;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = onTimeout();
+      controller?.abort(err);
+      reject(err);
+    }, ms);
+  });
+  // The losing promise may still settle later: its rejection is handled here, not left unhandled.
+  p.catch(() => {});
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The body of a Response, at most `cap` bytes, with progress, abort and the idle timeout. */
 export async function readResponse(res: ResponseObject, cap: number, where: string, options: FetchOptions = {}): Promise<Uint8Array> {
   const { signal, onProgress } = options;
+  const idle = options.timeouts?.idle ?? DEFAULT_TIMEOUTS.idle;
+  const stalled = (loaded: number) => () =>
+    new MobilenetError(ErrorCodes.IO, `${where}: no data for ${idle} ms after ${loaded} bytes of the body (the idle timeout, options.timeouts.idle)`);
   const guard = <T>(f: () => Promise<T>): Promise<T> => wrapNetwork(where, signal, f);
   const tooBig = (n: number | string) => fail(ErrorCodes.BYTE_LENGTH, `${where}: ${n} bytes, more than the ${cap} expected`);
   const declared = Number(res.headers?.get('content-length') ?? NaN);
-  if (declared > cap) tooBig(declared);
+  if (declared > cap) {
+    await res.body?.cancel().catch(() => {});
+    tooBig(declared);
+  }
   const total = Number.isFinite(declared) ? declared : null;
   if (!res.body) {
-    const bytes = new Uint8Array(await guard(() => res.arrayBuffer()));
+    const bytes = new Uint8Array(await guard(() => deadline(res.arrayBuffer(), idle, stalled(0))));
     if (bytes.length > cap) tooBig(bytes.length);
     onProgress?.({ url: where, loaded: bytes.length, total: total ?? bytes.length });
     return bytes;
@@ -131,7 +280,7 @@ export async function readResponse(res: ResponseObject, cap: number, where: stri
   let loaded = 0;
   try {
     for (;;) {
-      const { done, value } = await guard(() => reader.read());
+      const { done, value } = await guard(() => deadline(reader.read(), idle, stalled(loaded)));
       if (done) break;
       loaded += value.length;
       if (loaded > cap) tooBig(`at least ${loaded}`);
@@ -145,7 +294,7 @@ export async function readResponse(res: ResponseObject, cap: number, where: stri
   return concat(parts, loaded);
 }
 
-async function wrapNetwork<T>(where: string, signal: AbortSignal | undefined, f: () => Promise<T>): Promise<T> {
+async function wrapNetwork<T>(where: string, signal: AbortSignalLike | undefined, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {

@@ -22,7 +22,7 @@ export {
 } from './engine/mobilenet.js';
 export type { ImageInput, ImageOptions, RawPixels } from './image/sources.js';
 export type { DomImageSource } from './dom-types.js';
-export type { LoadProgress, FetchOptions, BlobLike, ResponseLike } from './fetch.js';
+export type { LoadProgress, FetchOptions, FetchTimeouts, RedirectPolicy, BlobLike, ResponseLike } from './fetch.js';
 
 // Building and running a model from options and weights.
 export { createModel, availableBackends, type CreateModelOptions } from './engine/create.js';

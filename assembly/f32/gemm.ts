@@ -22,16 +22,8 @@
  *    m = 1; the packed path's leftover rows).
  * The 4x8 tile: 8 f32x4 accumulators, one k per iteration (two weight loads, per row one
  * load32_splat and two mul + add), loop bounded by the weight pointer. Keep these loops this
- * simple and alone in their function: V8 (x64, 15 allocatable xmm registers) spills or
- * schedules worse as soon as more values are live (the 1-row path inlined into the 4x8
- * function cost ~7%). Measured on the pointwise shapes of alpha 1 (AMD EPYC, Node 20, one
- * core, ceiling probe ~24 GMAC/s):
- *   packed A, this loop                               ~24 GMAC/s
- *   A in place, this loop                             ~21-22.7 GMAC/s
- *   4 k per iteration, v128.load of A + i32x4.shuffle  ~17.5 GMAC/s (the previous kernel)
- *   load32_splat with k unrolled x2 / x4               ~15.5 GMAC/s
- *   5x8 / 6x8 tiles (10 / 12 accumulators)             ~11.5 / ~13.5 GMAC/s (spills)
- *   3x8 tile                                           ~23 GMAC/s in place, but m % 3 leftovers
+ * simple and alone in their function: with more values live V8 spills or schedules worse.
+ * The variants measured and why they lost: docs/benchmarks.md, "The GEMM kernel".
  *
  * Contract (f32_gemm_4x8_minmax, f32_gemm_1x8_minmax): m >= 1, n >= 1, k >= 1; `a` holds
  * m rows of k floats, `aStride` bytes apart; `c` receives m rows of n floats, `cStride` bytes
@@ -99,7 +91,7 @@ export function f32_gemm_4x8_minmax(
 /**
  * Same contract and order as `f32_gemm_4x8_minmax`, one row at a time (16 channels, 4 chains,
  * per pass): the rows left over by the 4-row tile, and the classifier (m = 1). A separate
- * function so that V8 allocates registers for the 4x8 loop alone (inlined, it cost ~7%).
+ * function so that V8 allocates registers for the 4x8 loop alone (inlined, it was slower).
  */
 export function f32_gemm_1x8_minmax(
   m: i32, n: i32, k: i32,
@@ -197,7 +189,7 @@ export function f32_pack_a_4rows(m: i32, k: i32, a: usize, aStride: usize, out: 
 /**
  * `f32_gemm_4x8_minmax` on A packed by `f32_pack_a_4rows` (`ap`: m / 4 groups of k x 4 floats):
  * the 4 broadcasts of a k step come from one pointer at constant offsets, so the loop has no
- * per-row address arithmetic (~24 GMAC/s against ~21 reading A in place). Same weights
+ * per-row address arithmetic (faster than reading A in place). Same weights
  * packing, same per-lane order (bias, then k ascending, mul then add): bit-identical.
  *
  * Contract: m >= 4 and a multiple of 4, n >= 1, k >= 1; `c` receives m rows of n floats,

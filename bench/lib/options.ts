@@ -11,9 +11,9 @@
  * --layers: which layers the kernel and layer stages time: comma-separated indices (0 = Conv2d_0),
  * ranges (3-6), names (Conv2d_1_depthwise) or globs (*_depthwise). Default: all.
  */
-export const STAGES = ['ceiling', 'kernels', 'layers', 'models'] as const;
+const STAGES = ['ceiling', 'kernels', 'layers', 'models'] as const;
 export type Stage = (typeof STAGES)[number];
-export const PEER_NAMES = ['tfjs-wasm', 'tfjs-cpu', 'ort-web', 'ort-node'] as const;
+const PEER_NAMES = ['tfjs-wasm', 'tfjs-cpu', 'ort-web', 'ort-node'] as const;
 export type PeerChoice = (typeof PEER_NAMES)[number];
 
 export interface SuiteOptions {

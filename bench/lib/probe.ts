@@ -94,7 +94,7 @@ export function probeModuleBytes(R = 4, C = 2): Uint8Array<ArrayBuffer> {
 }
 
 /** Steps per loop iteration, as the GEMM unrolls k by 4: the loop's own cost is spread over 4 steps. */
-export const UNROLL = 4;
+const UNROLL = 4;
 
 const xValue = (i: number) => X[i % X.length]! + Math.floor(i / X.length);
 /** The w vector of column j in unrolled step u (all lanes equal). */
@@ -122,7 +122,7 @@ export function instantiateProbe(rows = 4, cols = 2): ProbeFn {
 }
 
 /** Tile shapes tried: V8's register allocation differs between them, the best one is the ceiling. */
-export const PROBE_TILES: readonly (readonly [number, number])[] = [[4, 2], [3, 3]];
+const PROBE_TILES: readonly (readonly [number, number])[] = [[4, 2], [3, 3]];
 
 export interface Ceiling {
   /** Best call of the best tile, 10^9 Mult-Adds per second. */

@@ -33,7 +33,7 @@ function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string 
 }
 
 /** Paper Table 2's grouping, plus the pool. */
-export function layerType(kind: string, name: string): string {
+function layerType(kind: string, name: string): string {
   switch (kind) {
     case 'pointwise':
       return 'Conv 1x1';

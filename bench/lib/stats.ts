@@ -1,7 +1,9 @@
 /**
- * Order statistics of timing samples. Percentiles interpolate linearly between order
- * statistics, as tinybench does, so a median of pooled rounds reads like tinybench's own.
+ * Order statistics of timing samples: `percentile` (src/engine/measure.ts, shared with
+ * `mobilenet bench`) interpolates linearly between order statistics, as tinybench does, so a
+ * median of pooled rounds reads like tinybench's own.
  */
+import { percentile } from '../../src/engine/measure.js';
 
 export interface Timing {
   medianMs: number;
@@ -9,15 +11,6 @@ export interface Timing {
   minMs: number;
   /** Number of timed samples behind the median and p90. */
   runs: number;
-}
-
-/** The q-quantile (0..1) of ascending samples. */
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 }
 
 export function summarize(samples: readonly number[]): Timing {

@@ -65,7 +65,7 @@ export interface Ticks {
 }
 
 /** Colour-blind-safe palette (Okabe and Ito). */
-export const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
+const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 const MARKERS = ['circle', 'square', 'triangle', 'diamond', 'triangle-down', 'cross'] as const;
 
 /** Decades around [min, max] (both > 0): majors at 10^k, minors at 2..9 x 10^k strictly inside. */
@@ -133,7 +133,7 @@ function trim(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
-export function escapeXml(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 

@@ -7,9 +7,8 @@
  * The SIMD output is compared with the scalar one first (they are bit-exact twins).
  */
 import { Bench } from 'tinybench';
-import { buildArchitecture, convLayers, type ConvLayer } from '../../src/model/architecture.js';
-import { foldWeights } from '../../src/model/fold.js';
-import { randomWeights } from '../../src/model/random.js';
+import { seededModel } from '../../src/engine/measure.js';
+import { convLayers } from '../../src/model/architecture.js';
 import { runConvLayer } from '../../src/reference/backend.js';
 import { gemmScratchBytes, packLayer, packedLengthOf, runLayer } from '../../src/wasm/backend.js';
 import { scalarKernels } from '../../src/wasm/kernels.js';
@@ -45,9 +44,9 @@ function timingOf(bench: Bench, name: string): Timing | null {
 }
 
 export async function kernelStage(module: WebAssembly.Module, o: KernelStageOptions, progress: Progress): Promise<KernelsResult> {
-  const arch = buildArchitecture({ depthMultiplier: o.alpha, inputSize: o.resolution });
-  const layers = convLayers(arch);
-  const folded = new Map(foldWeights(arch, randomWeights(arch, o.seed)).map((f) => [f.layer.name, f]));
+  const model = seededModel(o);
+  const layers = convLayers(model.arch);
+  const folded = new Map(model.folded.map((f) => [f.layer.name, f]));
   const chosen = o.layers.map((i) => layers[i]!);
   // One arena for all: weights, two inputs (rotated), one output; 64 bytes of slack after each.
   const maxW = Math.max(...chosen.map(packedLengthOf));

@@ -4,9 +4,8 @@
  * in inference order, timing each, and sweeps alternate with whole inferences (A B A B) so that
  * the sum of the layer medians can be set beside the whole-run median.
  */
-import { buildArchitecture, type ConvLayer } from '../../src/model/architecture.js';
-import { foldWeights } from '../../src/model/fold.js';
-import { randomWeights } from '../../src/model/random.js';
+import { seededModel } from '../../src/engine/measure.js';
+import type { ConvLayer } from '../../src/model/architecture.js';
 import { createWasmBackend } from '../../src/wasm/backend.js';
 import type { Progress } from '../lib/progress.js';
 import { seededInputs, summarize } from '../lib/stats.js';
@@ -23,8 +22,7 @@ export interface LayerStageOptions {
 }
 
 export async function layerStage(o: LayerStageOptions, progress: Progress): Promise<LayersResult> {
-  const arch = buildArchitecture({ depthMultiplier: o.alpha, inputSize: o.resolution });
-  const folded = foldWeights(arch, randomWeights(arch, o.seed));
+  const { arch, folded } = seededModel(o);
   const backend = await createWasmBackend(arch, folded);
   const timed = arch.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.kind !== 'softmax');
   const runners = timed.map(({ index }) => backend.layerRunner(index, 1));

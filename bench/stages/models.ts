@@ -15,9 +15,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Bench } from 'tinybench';
-import { buildArchitecture, type Architecture } from '../../src/model/architecture.js';
-import { foldWeights, type FoldedLayer } from '../../src/model/fold.js';
-import { randomWeights } from '../../src/model/random.js';
+import { seededModel } from '../../src/engine/measure.js';
+import type { Architecture } from '../../src/model/architecture.js';
+import type { FoldedLayer } from '../../src/model/fold.js';
 import { createWasmBackend } from '../../src/wasm/backend.js';
 import type { PeerChoice } from '../lib/options.js';
 import type { Progress } from '../lib/progress.js';
@@ -26,7 +26,7 @@ import type { ModelRow, ModelsResult, Skipped } from '../lib/types.js';
 import { createPeer, type Engine } from '../peers.js';
 
 const run = promisify(execFile);
-export const TOLERANCE = 1e-4;
+const TOLERANCE = 1e-4;
 
 export interface ModelStageOptions {
   alphas: readonly number[];
@@ -89,8 +89,7 @@ export async function modelStage(o: ModelStageOptions, progress: Progress): Prom
   progress.begin('models', configs.length);
   for (const { alpha, resolution, batch } of configs) {
     const label = `alpha ${alpha} @ ${resolution}, batch ${batch}`;
-    const arch = buildArchitecture({ depthMultiplier: alpha, inputSize: resolution });
-    const folded = foldWeights(arch, randomWeights(arch, o.seed));
+    const { arch, folded } = seededModel({ alpha, resolution, seed: o.seed });
     const macs = arch.layers.reduce((s, l) => s + l.macs, 0);
     const params = arch.layers.reduce((s, l) => s + l.params, 0);
     const inputs = seededInputs(4, batch * resolution * resolution * 3, o.seed + batch);

@@ -12,21 +12,16 @@
  * The shipped command has no benchmark library (tinybench is a dev dependency): the loop is
  * the few lines below. The full suite, with peers and plots, is `npm run bench`.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { badOption } from '../errors.js';
-import { buildArchitecture, type Architecture } from '../model/architecture.js';
-import { foldWeights, type FoldedLayer } from '../model/fold.js';
 import type { BackendName } from '../backend.js';
-import { randomInputs, randomWeights } from '../model/random.js';
-import { runReference } from '../reference/backend.js';
-import { platform } from '#platform';
+import { coldStart, median, percentile, type ColdStartConfig } from '../engine/measure.js';
+import { randomInputs } from '../model/random.js';
 import { integer, parseAlpha, parseBackend, parseResolution } from './flags.js';
-import { hasWasmSimd, type WasmSource } from '../wasm/loader.js';
+import { hasWasmSimd } from '../wasm/loader.js';
 import type { Io } from './io.js';
 
 /** One line of `bench --json`. */
-export interface BenchResult {
+interface BenchResult {
   alpha: number;
   /** As given: one number for a square input, [height, width] otherwise. */
   resolution: number | [number, number];
@@ -41,31 +36,16 @@ export interface BenchResult {
   memoryBytes: number | null;
 }
 
-export interface BenchConfig {
-  alpha: number;
-  resolution: number | [number, number];
-  batch: number;
-  backend: BackendName;
+interface BenchConfig extends ColdStartConfig {
   /** Minimum timed runs. */
   iterations: number;
   /** Minimum timed duration, ms. */
   timeMs: number;
   /** Minimum warm-up duration, ms. */
   warmupMs: number;
-  seed: number;
-  /** Where the kernels come from (default build/kernels.wasm beside the package). */
-  kernels?: WasmSource;
 }
 
-/** A built engine, after its cold start. */
-export interface ColdEngine {
-  readonly arch: Architecture;
-  readonly coldStartMs: number;
-  run(input: Float32Array): Float32Array;
-  memoryBytes(): number | null;
-}
-
-export const DEFAULT_BENCH: Omit<BenchConfig, 'alpha' | 'resolution' | 'backend'> = {
+const DEFAULT_BENCH: Omit<BenchConfig, 'alpha' | 'resolution' | 'backend'> = {
   batch: 1,
   iterations: 10,
   timeMs: 2000,
@@ -75,64 +55,8 @@ export const DEFAULT_BENCH: Omit<BenchConfig, 'alpha' | 'resolution' | 'backend'
 
 const now = () => performance.now();
 
-
-/** Builds the engine from nothing but seeded weights and times the build plus the first run. */
-export async function coldStart(c: Pick<BenchConfig, 'alpha' | 'resolution' | 'batch' | 'backend' | 'seed' | 'kernels'>): Promise<ColdEngine> {
-  const arch = buildArchitecture({ depthMultiplier: c.alpha, inputSize: c.resolution });
-  const folded: FoldedLayer[] = foldWeights(arch, randomWeights(arch, c.seed));
-  const keep = new Set([arch.output]);
-  const first = randomInputs(1, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 7)[0]!;
-  if (c.backend === 'reference') {
-    const t0 = now();
-    runReference(arch, folded, first, c.batch, keep);
-    const coldStartMs = now() - t0;
-    return {
-      arch, coldStartMs,
-      run: (input) => runReference(arch, folded, input, c.batch, keep).get(arch.output)!,
-      memoryBytes: () => null,
-    };
-  }
-  // Read before the clock: the file system is not the engine.
-  const source = await preload(c.kernels ?? (await platform.defaultKernels()));
-  const { createWasmBackend } = await import('../wasm/backend.js');
-  const t0 = now();
-  const backend = await createWasmBackend(arch, folded, { source });
-  backend.run(first, c.batch, keep);
-  const coldStartMs = now() - t0;
-  return {
-    arch, coldStartMs,
-    run: (input) => backend.run(input, c.batch, keep).get(arch.output)!,
-    memoryBytes: () => backend.memoryBytes,
-  };
-}
-
-/** A local file's bytes; anything else (bytes, a Module, an http URL, a file that fails) is left to the loader, which reports it. */
-async function preload(source: WasmSource): Promise<WasmSource> {
-  const file = source instanceof URL ? (source.protocol === 'file:' ? source : null) : typeof source === 'string' && !/^https?:/i.test(source) ? source : null;
-  if (file === null) return source;
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch {
-    return source;
-  }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (s.length - 1) / 2;
-  return (s[Math.floor(at)]! + s[Math.ceil(at)]!) / 2;
-}
-
-function p90(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (s.length - 1) * 0.9;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
-}
-
 /** Times one configuration: cold start, warm-up, then the timed runs. */
-export async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
+async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
   const engine = await coldStart(c);
   const { arch } = engine;
   const bufs = randomInputs(4, c.batch * arch.inputShape[0] * arch.inputShape[1] * 3, c.seed + 11);
@@ -163,15 +87,14 @@ export async function benchConfiguration(c: BenchConfig): Promise<BenchResult> {
     batch: c.batch,
     backend: c.backend,
     medianMs,
-    p90Ms: p90(samples),
+    p90Ms: percentile([...samples].sort((x, y) => x - y), 0.9),
     gflops: (2 * macs * c.batch) / (medianMs * 1e6),
     coldStartMs: engine.coldStartMs,
     memoryBytes: engine.memoryBytes(),
   };
 }
 
-
-export const parseBatch = integer('--batch', 1, 1024);
+const parseBatch = integer('--batch', 1, 1024);
 
 interface BenchFlags {
   alpha?: number;
@@ -187,7 +110,7 @@ interface BenchFlags {
 
 const size = (r: number | [number, number]) => (typeof r === 'number' ? `${r}x${r}` : `${r[0]}x${r[1]}`);
 
-export function formatResult(r: BenchResult): string {
+function formatResult(r: BenchResult): string {
   const arena = r.memoryBytes === null ? '' : `; arena ${(r.memoryBytes / 2 ** 20).toFixed(2)} MiB`;
   return (
     `alpha ${r.alpha} @ ${size(r.resolution)}, batch ${r.batch}, ${r.backend}: ` +

@@ -2,25 +2,32 @@
  * `mobilenet classify <images and folders...> --model <path>`: top-K classes per image.
  *
  * Folders are walked (PNG and JPEG by extension; a file named on the command line is always
- * tried). Images run in batches. A file that cannot be read or decoded is reported with its
- * path and reason and the run goes on; the exit code says that one failed. Results are written
- * as they are computed, one complete line at a time, so an interrupted run (Ctrl-C) leaves a
- * valid file with everything done so far.
+ * tried; other files are counted in the summary, and a folder with nothing to classify is
+ * reported). Images run in batches. A file that cannot be read or decoded is reported once, with
+ * its path and reason, and the run goes on; the exit code says that one failed.
+ *
+ * Results are written as they are computed, one whole result per write, so an interrupted run
+ * (Ctrl-C) leaves a valid file with everything done so far, and `--resume` continues it. Output
+ * faults end the run: a closed pipe quietly (exit 0), anything else with one ERR_IO line (exit 2),
+ * the results written before it kept (output.ts). `--out` files: see out-file.ts.
+ *
+ * Order of work: flags, labels, the inputs, the --out file, then the model, so that everything
+ * that can be refused is refused before the model is loaded.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
-import { parseLabels } from '../formats/labels.js';
+import { loadLabels } from '../formats/labels.js';
 import { loadInThread } from '../engine/load-core.js';
 import type { BatchFailure, Classification, MobileNet } from '../engine/mobilenet.js';
 import { integer, parseBackend } from './flags.js';
-import { EXIT_USAGE, type CommandStatus, type Io } from './io.js';
+import { collectInputs, resolveModel, type Entry } from './inputs.js';
+import { EXIT_USAGE, errnoWords, plainErrno, printable, type CommandStatus, type Io } from './io.js';
+import { prepareOut, type OutFile } from './out-file.js';
+import { CSV_HEADER, formatFor, formatResult, resumeKey, withoutPath, type Format, type Result } from './results.js';
+import { Interrupted, Interrupts } from './signals.js';
 
-const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
-/** Exit code of a run stopped by SIGINT, as shells report it. */
+/** Exit code of a run stopped by SIGINT, as shells report it (SIGTERM: 143, SIGHUP: 129). */
 export const EXIT_INTERRUPTED = 130;
 
 interface ClassifyFlags {
@@ -31,6 +38,8 @@ interface ClassifyFlags {
   json?: boolean;
   csv?: boolean;
   out?: string;
+  force?: boolean;
+  resume?: boolean;
   progress?: boolean;
   backend?: BackendName;
 }
@@ -40,13 +49,15 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .command('classify')
     .description('top-K ImageNet classes for each image (PNG or JPEG); folders are walked')
     .argument('<paths...>', 'image files and folders')
-    .option('--model <path|url>', 'a TF.js model directory or model.json, a .safetensors or a .tflite file; a path or an http(s) URL (default: the model in the package, MobileNet v1 0.5 @ 160 uint8)')
-    .option('--labels <file>', "class names, one per line (default: the model's own, a labels file beside it, or ImageNet's for 1000 and 1001 classes)")
+    .option('--model <path|url>', 'a .tflite or .safetensors file, a TF.js model.json, or a folder holding exactly one of these; a path or an http(s) URL (default: the model in the package, MobileNet v1 0.5 @ 160 uint8)')
+    .option('--labels <file>', "class names, one per line, UTF-8 (default: the model's own, a labels file beside it, or ImageNet's for 1000 and 1001 classes)")
     .option('--top <k>', 'classes per image', integer('--top', 1, 4096), 5)
     .option('--batch <n>', 'images per inference', integer('--batch', 1, 4096), 8)
     .option('--json', 'JSON lines: {"file","top":[{"index","label","probability","logit"}],"ms"}, or {"file","error":{"code","message"}}')
     .option('--csv', 'CSV: file,rank,index,label,probability,logit,error')
-    .option('--out <file>', 'write the results to this file as they are computed (stdout otherwise)')
+    .option('--out <file>', 'write the results to this file as they are computed (stdout otherwise); the format follows the extension (.csv, .jsonl or .ndjson; anything else: the table, failures included) unless --json or --csv is given; .json is refused (use .jsonl); one run at a time (FILE.lock beside it); devices and FIFOs are written in place')
+    .option('--force', 'replace an existing --out file')
+    .option('--resume', 'continue an existing --out file (JSON lines or CSV): skip the images it has results for, retry its failures, append the rest')
     .option('--no-progress', 'no progress bar (it shows only on a terminal anyway)')
     .option('--backend <name>', 'reference or wasm (default: wasm where available)', parseBackend)
     .action(async (paths: string[], flags: ClassifyFlags) => {
@@ -55,139 +66,207 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     });
 }
 
-
-interface Result {
-  file: string;
-  top?: Classification[];
-  ms?: number;
-  error?: { code: string; message: string };
+interface Counts {
+  done: number;
+  failed: number;
+  /** Entries not run because of a signal. */
+  notRun: number;
+  skipped: number;
+  /** Files whose result was already in the --resume file. */
+  already: number;
 }
 
 async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<number> {
+  const format = formatFor(flags);
+  if (flags.resume && flags.out === undefined) badOption('--resume', true, 'together with --out FILE, the file to continue');
+  if (flags.resume && flags.force) badOption('--resume', true, 'not together with --force (--force starts the file over, --resume continues it)');
+  if (flags.resume && format === 'table') badOption('--resume', true, 'a JSON lines or CSV --out file (.jsonl, .ndjson or .csv, or --json / --csv): a table cannot be read back');
   const labels = flags.labels ? await readLabels(flags.labels) : undefined;
-  // The same path as the API's load(): labels and pixel normalisation found from the file.
-  // Without SIMD the default falls back to the reference path (with a warning); an explicit --backend wasm does not.
-  const model = await loadInThread(flags.model, { ...(labels ? { labels } : {}), ...(flags.backend ? { backend: flags.backend } : {}) });
+  const modelSource = await resolveModel(flags.model);
+
+  const interrupts = new Interrupts();
+  const counts: Counts = { done: 0, failed: 0, notRun: 0, skipped: 0, already: 0 };
+  let out: OutFile | null = null;
+  let total = 0;
   try {
-    return await classifyWith(model, paths, flags, io);
+    const inputs = await collectInputs(paths);
+    counts.skipped = inputs.skipped;
+    for (const message of inputs.empty) io.stderr(`mobilenet: ${ErrorCodes.INPUT}: ${printable(message)}\n`);
+    // Nothing to classify: the folders were reported above; no output file is touched, no model loaded.
+    if (inputs.entries.length === 0) return EXIT_USAGE;
+    total = inputs.entries.length;
+    let entries = inputs.entries;
+    if (flags.out !== undefined) {
+      out = await prepareOut(flags.out, { format, force: flags.force, resume: flags.resume, interrupts, io });
+      const previous = out.previous;
+      if (previous) {
+        entries = entries.filter((e) => !previous.done.has(resumeKey(e.file)));
+        counts.already = inputs.entries.length - entries.length;
+      }
+    }
+    const status = await classifyEntries(entries, { flags, format, labels, modelSource, out, interrupts, counts, io });
+    const problems = status || inputs.empty.length > 0;
+    if (counts.failed > 0 || counts.notRun > 0 || inputs.entries.length > 1 || counts.skipped > 0 || counts.already > 0 || inputs.empty.length > 0) summary(counts, out, io);
+    if (interrupts.signal) return interrupts.exitCode;
+    return problems ? EXIT_USAGE : 0;
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    counts.notRun = Math.max(0, total - counts.already - counts.done - counts.failed);
+    summary(counts, out, io);
+    return interrupts.exitCode;
   } finally {
-    // Every way out, including a failure to walk a folder or to open --out.
-    model.dispose();
+    out?.close();
+    interrupts.dispose();
   }
 }
 
-async function classifyWith(model: MobileNet, paths: string[], flags: ClassifyFlags, io: Io): Promise<number> {
-  const files = await collect(paths);
-  const sink = openSink(flags, io);
-  const progress = new Progress(files.length, io, flags.progress !== false);
-  let done = 0;
-  let failed = 0;
-  let interrupted = false;
-  const onInterrupt = () => {
-    interrupted = true;
-  };
-  process.once('SIGINT', onInterrupt);
+function summary(c: Counts, out: OutFile | null, io: Io): void {
+  const parts = [`classified ${c.done}`, `failed ${c.failed}`];
+  if (c.notRun > 0) parts.push(`interrupted with ${c.notRun} not run`);
+  if (c.skipped > 0) parts.push(`skipped ${c.skipped} ${c.skipped === 1 ? 'file that is' : 'files that are'} not PNG or JPEG`);
+  if (c.already > 0 && out) parts.push(`${c.already} already in ${printable(out.where.replace(/^--out /, ''))}`);
+  io.stderr(`mobilenet: ${parts.join(', ')}\n`);
+}
 
+interface Run {
+  flags: ClassifyFlags;
+  format: Format;
+  labels: string[] | undefined;
+  modelSource: string | undefined;
+  out: OutFile | null;
+  interrupts: Interrupts;
+  counts: Counts;
+  io: Io;
+}
+
+/** Runs the entries; returns true when one failed. The model is loaded only when there is an image to read. */
+async function classifyEntries(entries: Entry[], run: Run): Promise<boolean> {
+  const { flags, out, interrupts, counts, io } = run;
+  let model: MobileNet | null = null;
+  let sink: Sink | null = null;
+  const progress = new Progress(entries.length, io, flags.progress !== false);
   const emit = (r: Result) => {
     if (r.error) {
-      failed++;
-      const named = r.error.message.includes(r.file) ? r.error.message : `${r.file}: ${r.error.message}`;
-      io.stderr(`${progress.clearLine()}mobilenet: ${r.error.code}: ${named.replace(/\s*\n\s*/g, ' ')}\n`);
+      counts.failed++;
+      io.stderr(`${progress.clearLine()}mobilenet: ${r.error.code}: ${printable(r.file)}: ${printable(r.error.message)}\n`);
     } else {
-      done++;
+      counts.done++;
     }
-    sink.write(r);
+    sink!.write(r);
     progress.tick();
   };
-
   try {
-    for (let start = 0; start < files.length && !interrupted; start += flags.batch) {
-      const chunk = files.slice(start, start + flags.batch);
-      const results: Result[] = chunk.map((entry) => (entry.error ? { file: entry.file, error: describeError(entry.error) } : { file: entry.file }));
-      const readable = results.filter((r) => !r.error);
-      if (readable.length > 0) {
-        const t0 = performance.now();
-        let tops: (Classification[] | null)[];
-        let failures: BatchFailure['failures'] = [];
-        try {
-          tops = await model.classifyBatch(readable.map((r) => r.file), flags.top, { batchSize: readable.length });
-        } catch (err) {
-          const partial = err as MobilenetError & Partial<BatchFailure>;
-          if (!partial.results || !partial.failures) throw err;
-          tops = partial.results;
-          failures = partial.failures;
-        }
-        const ms = (performance.now() - t0) / readable.length;
-        readable.forEach((r, k) => {
-          const failure = failures.find((f) => f.index === k);
-          if (failure) r.error = { code: failure.code, message: failure.message };
-          else Object.assign(r, { top: tops[k]!, ms });
-        });
+    if (entries.some((e) => !e.error)) {
+      model = await loadModel(run);
+      checkResumeTop(run, model);
+    }
+    // Only now is the output touched: a model that cannot be loaded, or a Ctrl-C before any image,
+    // leaves an --out file as it was.
+    interrupts.check();
+    await out?.open();
+    sink = openSink(run);
+    for (let start = 0; start < entries.length; start += flags.batch) {
+      if (interrupts.signal) {
+        counts.notRun = entries.length - start;
+        break;
       }
+      const chunk = entries.slice(start, start + flags.batch);
+      const results: Result[] = chunk.map((e) => (e.error ? { file: e.file, error: describe(e.error, e.file) } : { file: e.file }));
+      const readable = results.filter((r) => !r.error);
+      if (readable.length > 0) await classifyChunk(model!, readable, flags.top);
       results.forEach(emit);
-      // Let a pending SIGINT be seen between batches.
+      // Lets a pending signal be seen between batches, and a slow reader of a pipe hold the run back.
       await new Promise((resolve) => setImmediate(resolve));
+      await io.flush?.();
     }
   } finally {
-    process.removeListener('SIGINT', onInterrupt);
-    sink.close();
     progress.finish();
+    model?.dispose();
   }
-  const skipped = files.length - done - failed;
-  if (failed > 0 || interrupted || files.length > 1) {
-    io.stderr(`mobilenet: classified ${done}, failed ${failed}${interrupted ? `, interrupted with ${skipped} not run` : ''}\n`);
-  }
-  if (interrupted) return EXIT_INTERRUPTED;
-  return failed > 0 ? EXIT_USAGE : 0;
+  return counts.failed > 0;
 }
 
-function describeError(err: unknown): { code: string; message: string } {
-  if (err instanceof MobilenetError) return { code: err.code, message: err.message };
-  const e = err as NodeJS.ErrnoException;
-  return { code: ErrorCodes.IO, message: e?.code ? `cannot read (${e.code})` : String(e?.message ?? err) };
+async function loadModel(run: Run): Promise<MobileNet> {
+  const { flags, labels, modelSource, interrupts } = run;
+  try {
+    // The same path as the API's load(): labels and pixel normalisation found from the file.
+    // Without SIMD the default falls back to the reference path (with a warning); an explicit --backend wasm does not.
+    return await loadInThread(modelSource, {
+      ...(labels ? { labels } : {}),
+      ...(flags.backend ? { backend: flags.backend } : {}),
+      signal: interrupts.controller.signal,
+    });
+  } catch (err) {
+    interrupts.check();
+    throw err;
+  }
+}
+
+/** `--resume` of a file written with another --top would mix result sizes: refused. */
+function checkResumeTop(run: Run, model: MobileNet): void {
+  const lengths = run.out?.previous?.topLengths;
+  if (!lengths || lengths.size === 0) return;
+  const wanted = Math.min(run.flags.top, model.numClasses);
+  if (lengths.size > 1 || !lengths.has(wanted)) {
+    fail(ErrorCodes.OPTION, `option --resume: ${run.out!.where} holds top-${[...lengths].join('/top-')} results; this run would write top-${wanted} (pass the --top the file was written with)`);
+  }
+}
+
+async function classifyChunk(model: MobileNet, readable: Result[], top: number): Promise<void> {
+  const t0 = performance.now();
+  let tops: (Classification[] | null)[];
+  let failures: BatchFailure['failures'] = [];
+  try {
+    tops = await model.classifyBatch(readable.map((r) => r.file), top, { batchSize: readable.length });
+  } catch (err) {
+    const partial = err as MobilenetError & Partial<BatchFailure>;
+    if (!partial.results || !partial.failures) throw err;
+    tops = partial.results;
+    failures = partial.failures;
+  }
+  const ms = (performance.now() - t0) / readable.length;
+  readable.forEach((r, k) => {
+    const failure = failures.find((f) => f.index === k);
+    if (failure) r.error = describe(failure, r.file);
+    else Object.assign(r, { top: tops[k]!, ms, batch: readable.length });
+  });
+}
+
+/** A failure's code and message, the message without the file's path (the output names it once). */
+function describe(err: { code: string; message: string }, file: string): { code: string; message: string } {
+  return { code: err.code, message: plainErrno(withoutPath(err.message, file)) };
 }
 
 interface Sink {
   write(r: Result): void;
-  close(): void;
 }
 
-/** Writes each result as one complete line, synchronously, so nothing done is lost on an interrupt. */
-function openSink(flags: ClassifyFlags, io: Io): Sink {
-  let fd: number | null = null;
-  if (flags.out) {
-    try {
-      fd = openSync(flags.out, 'w');
-    } catch (err) {
-      fail(ErrorCodes.IO, `--out ${flags.out}: cannot write (${(err as NodeJS.ErrnoException).code ?? err})`);
-    }
+/**
+ * Each result as one write. In a --out file, a write that fails reports what was kept: the
+ * results before it are whole in the file (output.ts cuts off a partial line).
+ */
+function openSink({ format, out, io }: Run): Sink {
+  if (!out) {
+    if (format === 'csv') io.stdout(`${CSV_HEADER}\n`);
+    return { write: (r) => io.stdout(formatResult(r, format, false)) };
   }
-  const put = (text: string) => (fd === null ? io.stdout(text) : void writeSync(fd, text));
-  if (flags.csv) put('file,rank,index,label,probability,logit,error\n');
+  let written = 0;
+  const put = (text: string) => {
+    try {
+      out.write(text);
+    } catch (err) {
+      if (!(err instanceof MobilenetError) || !out.regular) throw err;
+      const kept = written === 0 ? 'nothing was written to it' : `the ${written} result${written === 1 ? '' : 's'} written before are kept, whole`;
+      throw new MobilenetError(err.code, `${err.message}; ${kept}${out.previous ? ' (besides what it held before)' : ''}`, { cause: err });
+    }
+  };
+  if (format === 'csv' && out.fresh) put(`${CSV_HEADER}\n`);
   return {
     write(r) {
-      if (flags.json) put(JSON.stringify(r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top, ms: r.ms }) + '\n');
-      else if (flags.csv) put(csvRows(r));
-      else if (!r.error) put(formatTop(r));
-    },
-    close() {
-      if (fd !== null) closeSync(fd);
+      put(formatResult(r, format, true));
+      written++;
     },
   };
-}
-
-function csvRows(r: Result): string {
-  const cell = (v: unknown) => {
-    const s = v === undefined || v === null ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  if (r.error) return [r.file, '', '', '', '', '', `${r.error.code}: ${r.error.message}`].map(cell).join(',') + '\n';
-  return r.top!.map((t, i) => [r.file, i + 1, t.index, t.label, t.probability, t.logit, ''].map(cell).join(',') + '\n').join('');
-}
-
-function formatTop(r: Result): string {
-  const lines = r.top!.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? `class ${t.index}`} (${t.index})`);
-  return `${r.file}  (${r.ms!.toFixed(1)} ms per image, batch average)\n${lines.join('\n')}\n`;
 }
 
 /** A one-line progress bar with rate and ETA on stderr, only when stderr is a terminal. */
@@ -220,60 +299,12 @@ class Progress {
   }
 }
 
-type WalkEntry = { file: string; error?: unknown };
-
-async function collect(paths: string[]): Promise<WalkEntry[]> {
-  const entries: WalkEntry[] = [];
-  for await (const e of walk(paths)) entries.push(e);
-  return entries;
-}
-
-/**
- * Files as named, folders walked recursively in name order (images by extension only). A folder
- * reached twice (a symlink loop) is walked once; a folder that cannot be listed is reported.
- */
-async function* walk(paths: string[], seen = new Set<string>()): AsyncGenerator<WalkEntry> {
-  const unreadable = (path: string, error: unknown) => ({
-    file: path,
-    error: new MobilenetError(ErrorCodes.IO, `cannot read (${(error as NodeJS.ErrnoException).code ?? error})`),
-  });
-  for (const path of paths) {
-    let info;
-    try {
-      info = await stat(path);
-    } catch (error) {
-      yield unreadable(path, error);
-      continue;
-    }
-    if (!info.isDirectory()) {
-      yield { file: path };
-      continue;
-    }
-    const real = await realpath(path).catch(() => path);
-    if (seen.has(real)) continue;
-    seen.add(real);
-    let names: string[];
-    try {
-      names = (await readdir(path)).sort();
-    } catch (error) {
-      yield unreadable(path, error);
-      continue;
-    }
-    const children = [];
-    for (const name of names) {
-      const child = join(path, name);
-      const s = await stat(child).catch(() => null);
-      if (s?.isDirectory() || IMAGE_EXTENSIONS.test(name)) children.push(child);
-    }
-    yield* walk(children, seen);
-  }
-}
-
+/** `--labels`: read as the API reads a labels file (UTF-8 checked: ERR_HEADER_FORMAT otherwise). */
 async function readLabels(path: string): Promise<string[]> {
   try {
-    return parseLabels(await readFile(path, 'utf8'));
+    return await loadLabels(path);
   } catch (err) {
-    if (err instanceof MobilenetError) throw err;
-    return fail(ErrorCodes.IO, `--labels ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+    if (err instanceof MobilenetError) fail(err.code, `--labels ${err.message}`, err);
+    return fail(ErrorCodes.IO, `--labels ${path}: cannot read (${errnoWords(err)})`, err);
   }
 }

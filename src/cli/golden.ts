@@ -11,20 +11,13 @@ import { badOption } from '../errors.js';
 import { createBundle, engineVersion, readBundle, writeBundle, type GoldenConfig } from '../golden/bundle.js';
 import { compareWithBundle, formatReport, loadOtherOutputs } from '../golden/verify.js';
 import type { CommandStatus, Io } from './io.js';
-import { parseAlpha, parseFlavour, parseResolution } from './flags.js';
+import { integer, parseAlpha, parseFlavour, parseResolution } from './flags.js';
 
 /** Exit code of a verify whose outputs diverge (refused input exits with EXIT_USAGE, 2). */
-export const EXIT_DIVERGED = 1;
+const EXIT_DIVERGED = 1;
 
-function parseSeed(value: string): number {
-  if (!/^\d{1,10}$/.test(value) || Number(value) >= 2 ** 32) badOption('--seed', value, 'an integer from 0 to 4294967295');
-  return Number(value);
-}
-
-function parseBatch(value: string): number {
-  if (!/^\d{1,2}$/.test(value) || Number(value) < 1 || Number(value) > 64) badOption('--batch', value, 'an integer from 1 to 64');
-  return Number(value);
-}
+const parseSeed = integer('--seed', 0, 2 ** 32 - 1);
+const parseBatch = integer('--batch', 1, 64);
 
 /** `all`, or end point names separated by commas (checked against the layer table later). */
 function parseEndpoints(value: string): 'all' | string[] {

@@ -14,15 +14,13 @@ import { registerClassify } from './classify.js';
 import { registerConvert } from './convert.js';
 import { registerGolden } from './golden.js';
 import { registerBench } from './bench.js';
-import { EXIT_INTERNAL, EXIT_USAGE, type CommandStatus, type Io } from './io.js';
+import { EXIT_INTERNAL, EXIT_USAGE, OutputClosed, plainErrno, printable, type CommandStatus, type Io } from './io.js';
+import { processIo } from './output.js';
 
-export { EXIT_INTERNAL, EXIT_USAGE, type CommandStatus, type Io };
+export { EXIT_INTERNAL, EXIT_USAGE, OutputClosed, type CommandStatus, type Io };
 
-const processIo: Io = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-  stderrIsTTY: process.stderr.isTTY === true,
-};
+/** The process's streams, made on first use (importing this module touches neither). */
+let defaultIo: Io | null = null;
 
 export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): Command {
   const program = new Command('mobilenet')
@@ -46,23 +44,25 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
 /**
  * Prints one line `mobilenet: CODE: message` for an error and returns the exit code.
  * Never a stack trace: a MobilenetError or a usage error is the user's to fix (exit 2);
- * anything else is reported as internal (exit 1).
+ * a reader that closed our output ends the run quietly (exit 0); anything else is reported as
+ * internal (exit 1). Control characters in messages (from file names) are escaped.
  */
 export function reportError(err: unknown, io: Io): number {
+  if (err instanceof OutputClosed) return 0;
   if (err instanceof CommanderError) {
     // Help and --version end through exitOverride too; they have already printed.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
       return err.exitCode;
     }
-    io.stderr(`mobilenet: ${ErrorCodes.OPTION}: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
+    io.stderr(`mobilenet: ${ErrorCodes.OPTION}: ${printable(oneLine(err.message.replace(/^error: /, '')))}\n`);
     return EXIT_USAGE;
   }
   if (err instanceof MobilenetError) {
-    io.stderr(`mobilenet: ${err.code}: ${oneLine(err.message)}\n`);
+    io.stderr(`mobilenet: ${err.code}: ${printable(plainErrno(oneLine(err.message)))}\n`);
     return EXIT_USAGE;
   }
   const message = err instanceof Error ? err.message : String(err);
-  io.stderr(`mobilenet: internal error: ${oneLine(message)}\n`);
+  io.stderr(`mobilenet: internal error: ${printable(oneLine(message))}\n`);
   return EXIT_INTERNAL;
 }
 
@@ -77,16 +77,21 @@ function packageVersion(): string {
   }
 }
 
-/** Runs the command on the user's arguments (no node and script path); resolves to the exit code. */
-export async function run(args: readonly string[], io: Io = processIo): Promise<number> {
+/**
+ * Runs the command on the user's arguments (no node and script path); resolves to the exit code.
+ * Output faults end here too: a closed pipe is exit 0, a write error (a full disk) one ERR_IO line and exit 2.
+ */
+export async function run(args: readonly string[], io: Io = (defaultIo ??= processIo())): Promise<number> {
   const status: CommandStatus = { exitCode: 0 };
-  if (args.length === 0) {
-    // No command: the help, on stdout, and success (as `git` and `npm` do).
-    createProgram(io, status).outputHelp();
-    return 0;
-  }
   try {
-    await createProgram(io, status).parseAsync([...args], { from: 'user' });
+    if (args.length === 0) {
+      // No command: the help, on stdout, and success (as `git` and `npm` do).
+      createProgram(io, status).outputHelp();
+    } else {
+      await createProgram(io, status).parseAsync([...args], { from: 'user' });
+    }
+    // A write error can arrive after the last write (a pipe that closed before reading it all).
+    await io.flush?.();
     return status.exitCode;
   } catch (err) {
     return reportError(err, io);

@@ -14,13 +14,13 @@ import type { Io } from './io.js';
 const INT = /^\d+$/;
 
 /** `--classes`: 0 (no classifier) or more. */
-export function parseClasses(value: string): number {
+function parseClasses(value: string): number {
   if (!INT.test(value)) badOption('--classes', value, 'a non-negative integer (0: no classifier)');
   return Number(value);
 }
 
 /** `--conv-defs`: a preset name, or a JSON file holding a list of {type, kernel, stride, depth}. */
-export function parseConvDefs(value: string): MobileNetOptions['convDefs'] {
+function parseConvDefs(value: string): MobileNetOptions['convDefs'] {
   if (value in CONV_DEFS_PRESETS) return value as keyof typeof CONV_DEFS_PRESETS;
   if (!value.toLowerCase().endsWith('.json')) {
     badOption('--conv-defs', value, `one of ${Object.keys(CONV_DEFS_PRESETS).join(', ')} or a FILE.json`);

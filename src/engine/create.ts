@@ -46,8 +46,6 @@ export function availableBackends(): BackendName[] {
   return Object.keys(BACKENDS) as BackendName[];
 }
 
-const ENGINE_OPTIONS = ['weights', 'seed', 'backend', 'fallback', 'wasm', 'strict', 'allowNonFiniteWeights', 'labels', 'normalization', 'image'];
-
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption('createModel options', options, 'an object');
   const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, ...architectureOptions } = options;
@@ -79,9 +77,4 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
     impl = new ReferenceBackend(arch, folded);
   }
   return new MobileNet(arch, folded, impl, labels ?? null, pixels, image ?? {});
-}
-
-/** Splits options meant for `createModel` from the architecture's, for callers that merge both. */
-export function isEngineOption(key: string): boolean {
-  return ENGINE_OPTIONS.includes(key);
 }

@@ -40,7 +40,7 @@ export interface LoadOptions extends FetchOptions, ImageOptions, MobileNetOption
 }
 
 const LOAD_OPTIONS = new Set([
-  'fetch', 'signal', 'onProgress', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer',
+  'fetch', 'signal', 'onProgress', 'timeouts', 'redirects', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer',
   ...ARCHITECTURE_OPTIONS,
 ]);
 
@@ -65,8 +65,8 @@ function isModelSource(v: unknown): boolean {
 /** `load` in the calling thread (what a worker runs too). */
 export async function loadInThread(source: ModelSource | undefined, options: LoadOptions = {}): Promise<MobileNet> {
   checkLoadOptions(source, options);
-  const { fetch, signal, onProgress, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, ...overrides } = options;
-  const fetchOptions: FetchOptions = { fetch, signal, onProgress };
+  const { fetch, signal, onProgress, timeouts, redirects, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, ...overrides } = options;
+  const fetchOptions: FetchOptions = { fetch, signal, onProgress, timeouts, redirects };
   // The package's kernels compile while the model loads (compiled once per process; a failure
   // here is ignored: createModel meets it again and reports it, or falls back).
   if (backend !== 'reference' && wasm?.source === undefined) void import('../wasm/loader.js').then((m) => m.defaultKernels()).catch(() => {});

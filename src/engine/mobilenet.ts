@@ -33,8 +33,12 @@ export interface Classification {
   logit: number;
 }
 
-/** Options of one `classify` / `embed` call: how the image is decoded, and for URLs how it is read. */
-export interface CallOptions extends ImageOptions, Pick<FetchOptions, 'fetch' | 'signal'> {}
+/**
+ * Options of one `classify` / `embed` call: how the image is decoded, and for URLs how it is
+ * read. An image URL follows redirects anywhere by default (as `<img>` does); `redirects:
+ * 'same-origin'` keeps it on the URL's origin.
+ */
+export interface CallOptions extends ImageOptions, Pick<FetchOptions, 'fetch' | 'signal' | 'timeouts' | 'redirects'> {}
 
 export interface BatchOptions extends CallOptions {
   /** Images per inference. Default 8. */
@@ -147,7 +151,7 @@ export class MobileNet implements ImageModel {
     } catch (e) {
       if (e instanceof MobilenetError) throw e;
       // A kernel that traps (custom kernels, a broken engine) is the engine's failure, reported with a code.
-      return fail(ErrorCodes.WASM_BYTES, `${this.backend} backend: the kernels failed: ${(e as Error)?.message ?? String(e)}`, e);
+      return fail(ErrorCodes.KERNEL, `${this.backend} backend: the kernels failed while running: ${(e as Error)?.message ?? String(e)}`, e);
     }
     const result: Record<string, Tensor> = {};
     for (const name of outputs) {
@@ -239,7 +243,7 @@ export class MobileNet implements ImageModel {
     const [h, w] = this.architecture.inputShape;
     const rgb: Uint8Array[] = [];
     for (const image of images) {
-      const read = await readImage(image, imageOptions, options, name);
+      const read = await readImage(image, imageOptions, { ...options, redirects: options.redirects ?? 'any' }, name);
       this.checkLive();
       if ('tensor' in read) {
         // Checked here, not only by run: classifyBatch copies each image into one batch by the model's size.

@@ -2,7 +2,9 @@
  * One entry point for every weight format: `loadModelFile(pathOrBytes)` looks at the content,
  * never at the file name, and hands it to the loader:
  *
- * - safetensors: a little-endian u64 header length that fits the file and the 100 MB cap, then `{`;
+ * - safetensors: `{` at byte 8 after a little-endian u64 header length below 2^56 (its last
+ *   byte 0, which no JSON text has): the parser then checks the length against the file and the
+ *   100 MB cap, so a forged or truncated length is ERR_HEADER_LENGTH with both byte counts;
  * - TFLite: the flatbuffer file identifier `TFL3` at bytes 4..8;
  * - TF.js: a directory (its model.json) or a model.json; `format: "layers-model"` or a Keras
  *   topology (`class_name` / `model_config`) is a layers model, `format: "graph-model"` or a
@@ -18,7 +20,7 @@ import type { URLLike } from '../dom-types.js';
 import { asUrl, checkAborted, checkFetchOptions, isBlobLike, isResponseLike, readBytes, readResponse, type BlobLike, type FetchOptions, type ResponseLike } from '../fetch.js';
 import type { PixelNormalization } from '../image/normalize.js';
 import type { LoadedModel } from './types.js';
-import { MAX_HEADER_BYTES, readSafetensorsModel } from './safetensors.js';
+import { readSafetensorsModel } from './safetensors.js';
 import { readTfliteModel } from './tflite.js';
 import { parseTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.js';
 import { parseTfjsLayersModel } from './tfjs-layers.js';
@@ -36,11 +38,9 @@ export type SniffedFormat = 'safetensors' | 'tflite' | 'json' | 'unknown';
 /** What the bytes look like; see the module comment. */
 export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   if (bytes.length >= 8 && bytes[4] === 0x54 && bytes[5] === 0x46 && bytes[6] === 0x4c && bytes[7] === 0x33) return 'tflite';
-  if (bytes.length >= 9) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
-    if (n >= 2 && n <= MAX_HEADER_BYTES && n <= bytes.length - 8 && bytes[8] === 0x7b) return 'safetensors';
-  }
+  // The length's value is the parser's to judge; the `{` after it and a zero top byte are what
+  // no other format here starts with (JSON text has no NUL, a flatbuffer has TFL3 at 4..8).
+  if (bytes.length >= 9 && bytes[8] === 0x7b && bytes[7] === 0) return 'safetensors';
   let i = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
   while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
@@ -49,7 +49,7 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   return 'unknown';
 }
 
-/** `fetch`, `signal` and `onProgress` for URLs (see FetchOptions). */
+/** `fetch`, `signal`, `onProgress`, `timeouts` and `redirects` for URLs (see FetchOptions). */
 export type LoadModelOptions = FetchOptions;
 
 /** Anything `loadModelFile` reads: a path or URL, bytes, a Blob or File, or a fetch Response. */

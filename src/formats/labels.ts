@@ -2,9 +2,9 @@
  * Class labels: one per line, line k is class k. The TF-Slim / TF-Hub 1001-class heads put
  * `background` at 0 and the ImageNet-1k synsets at 1..1000 (shared/models/PROVENANCE.md §3).
  */
-import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
 import type { URLLike } from '../dom-types.js';
-import { readBytes, type FetchOptions } from '../fetch.js';
+import { checkFetchOptions, readBytes, type FetchOptions } from '../fetch.js';
 
 /** A labels file is text, one short line per class: anything larger is not one. */
 export const MAX_LABELS_BYTES = 16 << 20;
@@ -20,8 +20,14 @@ export function parseLabels(text: string): string[] {
   return labels;
 }
 
-/** Reads a labels file from a path or URL (one label per line; see parseLabels). */
+/**
+ * Reads a labels file from a path or URL (one label per line; see parseLabels): a regular file or
+ * a response of at most MAX_LABELS_BYTES; `options` as for any load (fetch, signal, timeouts, redirects).
+ */
 export async function loadLabels(path: string | URLLike, options: FetchOptions = {}): Promise<string[]> {
+  if (!(path instanceof URL) && (typeof path !== 'string' || path === '')) badOption('labels', path, 'the path or URL of a labels file');
+  if (options === null || typeof options !== 'object') badOption('loadLabels options', options, 'an object');
+  checkFetchOptions(options);
   const bytes = await readBytes(path, MAX_LABELS_BYTES, options);
   let text: string;
   try {

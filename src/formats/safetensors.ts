@@ -32,6 +32,7 @@ import { MOBILENET_V1_CONV_DEFS, buildArchitecture, type Architecture, type Mobi
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
 import type { LoadedModel } from './types.js';
 import { PIXEL_NORMALIZATIONS, isPixelNormalization, type PixelNormalization } from '../image/normalize.js';
+import { alphaByAgreement } from './layer-table.js';
 import { isTorchStateDict, slimToTorch, torchToSlim, type SourceTensor } from './torch-names.js';
 
 /** The reference implementation's cap on the JSON header. */
@@ -76,7 +77,7 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   const lo = view.getUint32(0, true);
   const hi = view.getUint32(4, true);
   const n = hi * 2 ** 32 + lo;
-  if (n > MAX_HEADER_BYTES) fail(ErrorCodes.HEADER_LENGTH, `safetensors: header length ${n} is above the ${MAX_HEADER_BYTES}-byte cap`);
+  if (n > MAX_HEADER_BYTES) fail(ErrorCodes.HEADER_LENGTH, `safetensors: header length ${view.getBigUint64(0, true)} is above the ${MAX_HEADER_BYTES}-byte cap (the file has ${bytes.length - 8} bytes after the length)`);
   if (n > bytes.length - 8) fail(ErrorCodes.HEADER_LENGTH, `safetensors: header needs ${n} bytes after the length, the file has ${bytes.length - 8}`);
   if (n < 2) fail(ErrorCodes.HEADER_FORMAT, `safetensors: header of ${n} bytes cannot hold a JSON object`);
   let text: string;
@@ -249,7 +250,7 @@ export interface ReadSafetensorsOptions {
 
 /**
  * Reads a MobileNet from safetensors bytes: our metadata if present, else options derived
- * from the weights (alpha from the last pointwise layer, classes from the logits; input 224).
+ * from the weights (alpha from the full convolutions by agreement, classes from the logits; input 224).
  */
 export function readSafetensorsModel(bytes: Uint8Array, readOptions: ReadSafetensorsOptions = {}): LoadedModel {
   const parsed = parseSafetensors(bytes);
@@ -298,12 +299,19 @@ function architecture(options: MobileNetOptions): Architecture {
   }
 }
 
-/** Alpha from the last pointwise (or Conv2d_13) layer, classes from the logits, TF-Slim defaults otherwise. */
+/**
+ * Alpha from the full convolutions (Conv2d_0, the pointwise or Conv2d_k layers) by agreement, so
+ * one odd layer is reported as itself (see alphaByAgreement); classes from the logits; TF-Slim
+ * defaults otherwise.
+ */
 function deriveSlimOptions(weights: WeightMap): MobileNetOptions {
   const options: MobileNetOptions = {};
-  const last = MOBILENET_V1_CONV_DEFS.length - 1;
-  const deep = weights.get(`MobilenetV1/Conv2d_${last}_pointwise/weights`) ?? weights.get(`MobilenetV1/Conv2d_${last}/weights`);
-  if (deep && deep.shape.length === 4 && deep.shape[3]! > 0) options.depthMultiplier = deep.shape[3]! / MOBILENET_V1_CONV_DEFS[last]!.depth;
+  const channels = MOBILENET_V1_CONV_DEFS.map((_, k) => {
+    const t = (k > 0 ? weights.get(`MobilenetV1/Conv2d_${k}_pointwise/weights`) : undefined) ?? weights.get(`MobilenetV1/Conv2d_${k}/weights`);
+    return t && t.shape.length === 4 ? t.shape[3] : undefined;
+  });
+  const alpha = alphaByAgreement(channels);
+  if (alpha !== null) options.depthMultiplier = alpha;
   const logits = weights.get('MobilenetV1/Logits/Conv2d_1c_1x1/weights');
   options.numClasses = logits && logits.shape.length === 4 ? logits.shape[3]! : 0;
   return options;

@@ -19,13 +19,13 @@ import { ErrorCodes, badOption, describe, fail } from '../errors.js';
 import type { URLLike } from '../dom-types.js';
 import { checkFetchOptions, type FetchOptions } from '../fetch.js';
 import {
-  MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
   convLayers,
   type Architecture,
   type MobileNetOptions,
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
+import { BODY_CONVS, alphaByAgreement, chainMismatch } from './layer-table.js';
 import { GRAPH_MODEL, isObject, readTfjsModelFiles, readWeights, type Obj, type RawTensor } from './tfjs-manifest.js';
 
 export interface TfjsGraphOptions {
@@ -45,7 +45,7 @@ export interface TfjsGraphModel {
   format: 'tfjs-graph';
 }
 
-/** `fetch`, `signal` and `onProgress` for URLs (see FetchOptions). */
+/** `fetch`, `signal`, `onProgress`, `timeouts` and `redirects` for URLs (see FetchOptions). */
 export type LoadTfjsGraphOptions = FetchOptions;
 
 const GRAPH = GRAPH_MODEL;
@@ -125,8 +125,29 @@ function readNodes(json: Obj): GraphNode[] {
   });
 }
 
+/** The nodes by name, and who reads each. */
+interface Graph {
+  nodes: GraphNode[];
+  byName: Map<string, GraphNode>;
+  consumers: Map<string, GraphNode[]>;
+}
+
 function readGraph(json: Obj, tensors: Map<string, RawTensor>): TfjsGraphModel {
-  const nodes = readNodes(json);
+  const graph = indexGraph(readNodes(json));
+  const input = theInput(graph);
+  const reader = new ChainReader(graph, input);
+  const { start, inputRange } = readInputScaling(reader, input, tensors);
+  const steps = readSteps(reader, start, tensors);
+  checkAllOnChain(graph, reader.visited, input);
+  const { body, logits } = splitChain(steps);
+  checkAllConstantsRead(tensors, reader.usedConsts);
+  const { options, arch } = graphArchitecture(input, body, logits, tensors);
+  const weights = mapWeights(body, logits, arch, tensors);
+  checkWeights(arch, weights, { strict: true });
+  return { options, weights, inputRange, format: 'tfjs-graph' };
+}
+
+function indexGraph(nodes: GraphNode[]): Graph {
   const byName = new Map<string, GraphNode>();
   const consumers = new Map<string, GraphNode[]>();
   for (const n of nodes) {
@@ -136,122 +157,169 @@ function readGraph(json: Obj, tensors: Map<string, RawTensor>): TfjsGraphModel {
   for (const n of nodes) {
     for (const input of n.inputs) {
       if (!byName.has(input)) bad(`node ${n.name} reads ${input}, which is not in the graph`);
-      consumers.set(input, [...(consumers.get(input) ?? []), n]);
+      const list = consumers.get(input);
+      if (list) list.push(n);
+      else consumers.set(input, [n]);
     }
   }
-  const placeholders = nodes.filter((n) => n.op === 'Placeholder');
-  if (placeholders.length !== 1) bad(`expected one Placeholder input, found ${placeholders.length}`);
-  const input = placeholders[0]!;
+  return { nodes, byName, consumers };
+}
 
-  const visited = new Set<string>([input.name]);
-  const usedConsts = new Set<string>();
+function theInput(graph: Graph): GraphNode {
+  const placeholders = graph.nodes.filter((n) => n.op === 'Placeholder');
+  if (placeholders.length !== 1) bad(`expected one Placeholder input, found ${placeholders.length}`);
+  return placeholders[0]!;
+}
+
+/** Reads the one chain from the input: every node it steps to is visited, every constant input it reads is used. */
+class ChainReader {
+  readonly visited: Set<string>;
+  readonly usedConsts = new Set<string>();
+
+  constructor(
+    private readonly graph: Graph,
+    input: GraphNode,
+  ) {
+    this.visited = new Set([input.name]);
+  }
+
+  consumers(n: GraphNode): GraphNode[] {
+    return this.graph.consumers.get(n.name) ?? [];
+  }
+
   /** The single node reading `from`, which must take it as its first input. */
-  const next = (from: GraphNode): GraphNode => {
-    const cs = consumers.get(from.name) ?? [];
+  next(from: GraphNode): GraphNode {
+    const cs = this.consumers(from);
     if (cs.length !== 1) bad(`${from.name} feeds ${cs.length} nodes; expected a single chain`);
     const n = cs[0]!;
-    if (n.inputs[0] !== from.name || visited.has(n.name)) bad(`${n.name} does not continue the chain from ${from.name}`);
-    visited.add(n.name);
+    if (n.inputs[0] !== from.name || this.visited.has(n.name)) bad(`${n.name} does not continue the chain from ${from.name}`);
+    this.visited.add(n.name);
     return n;
-  };
-  const constInput = (n: GraphNode, i: number, count: number): string => {
+  }
+
+  /** The name of the constant at input `i` of `n`, which must have `count` inputs. */
+  constInput(n: GraphNode, i: number, count: number): string {
     if (n.inputs.length !== count) bad(`${n.name} (${n.op}) has ${n.inputs.length} inputs, expected ${count}`);
-    const c = byName.get(n.inputs[i]!)!;
+    const c = this.graph.byName.get(n.inputs[i]!)!;
     if (c.op !== 'Const') bad(`input ${i} of ${n.name} is ${c.name} (${c.op}), expected a constant`);
-    usedConsts.add(c.name);
+    this.usedConsts.add(c.name);
     return c.name;
-  };
-
-  // Optional input scaling x*m - s (the TF-Hub graphs take [0, 1] and compute x*2 - 1).
-  let cur = input;
-  let inputRange: readonly [number, number] = [-1, 1];
-  const first = (consumers.get(cur.name) ?? [])[0];
-  if (first?.op === 'Mul') {
-    const mul = next(cur);
-    const m = scalar(tensors, constInput(mul, 1, 2));
-    const sub = next(mul);
-    if (sub.op !== 'Sub') bad(`${mul.name} is followed by ${sub.op}, expected Sub`);
-    const s = scalar(tensors, constInput(sub, 1, 2));
-    if (!(m > 0) || !Number.isFinite(m) || !Number.isFinite(s)) bad(`input scaling x*${m} - ${s} does not map a pixel range to [-1, 1]`);
-    inputRange = [(s - 1) / m, (s + 1) / m];
-    cur = sub;
   }
+}
 
+/** Optional input scaling x*m - s (the TF-Hub graphs take [0, 1] and compute x*2 - 1): where the body starts and the pixel range. */
+function readInputScaling(reader: ChainReader, input: GraphNode, tensors: Map<string, RawTensor>): { start: GraphNode; inputRange: readonly [number, number] } {
+  if (reader.consumers(input)[0]?.op !== 'Mul') return { start: input, inputRange: [-1, 1] };
+  const mul = reader.next(input);
+  const m = scalar(tensors, reader.constInput(mul, 1, 2));
+  const sub = reader.next(mul);
+  if (sub.op !== 'Sub') bad(`${mul.name} is followed by ${sub.op}, expected Sub`);
+  const s = scalar(tensors, reader.constInput(sub, 1, 2));
+  if (!(m > 0) || !Number.isFinite(m) || !Number.isFinite(s)) bad(`input scaling x*${m} - ${s} does not map a pixel range to [-1, 1]`);
+  return { start: sub, inputRange: [(s - 1) / m, (s + 1) / m] };
+}
+
+/** Every step of the chain after `start` to its end. */
+function readSteps(reader: ChainReader, start: GraphNode, tensors: Map<string, RawTensor>): Step[] {
   const steps: Step[] = [];
-  while ((consumers.get(cur.name) ?? []).length > 0) {
-    const n = next(cur);
-    const conv = CONV_OPS[n.op];
-    if (conv) {
-      const [depthwise, fused] = conv;
-      checkConvAttrs(n);
-      const weight = constInput(n, 1, fused ? 3 : 2);
-      let bias: string;
-      let relu6 = false;
-      cur = n;
-      if (fused) {
-        bias = constInput(n, 2, 3);
-        const ops = attrStrings(n, 'fused_ops') ?? [];
-        relu6 = ops.length === 2 && ops[1] === 'Relu6';
-        if (ops[0] !== 'BiasAdd' || ops.length !== (relu6 ? 2 : 1)) bad(`${n.name} fuses ${describe(ops)}; expected BiasAdd or BiasAdd, Relu6`);
-      } else {
-        const add = next(n);
-        if (add.op !== 'BiasAdd') bad(`${n.name} is followed by ${add.op}, expected BiasAdd`);
-        checkDataFormat(add);
-        bias = constInput(add, 1, 2);
-        cur = add;
-      }
-      const after = consumers.get(cur.name) ?? [];
-      if (!relu6 && after.length === 1 && after[0]!.op === 'Relu6') {
-        cur = next(cur);
-        if (cur.inputs.length !== 1) bad(`${cur.name} (Relu6) has ${cur.inputs.length} inputs`);
-        relu6 = true;
-      }
-      steps.push({ kind: 'conv', node: n.name, depthwise, stride: attrInts(n, 'strides')![1]!, weight, bias, relu6 });
-    } else if (n.op === 'Mean') {
-      const axes = tensors.get(constInput(n, 1, 2));
-      if (!axes || axes.dtype !== 'int32' || axes.data.join() !== '1,2' || attr(n, 'keep_dims')?.b !== true) {
-        bad(`${n.name} must be a Mean over axes [1, 2] with keep_dims (a global average pool)`);
-      }
-      steps.push({ kind: 'mean' });
-      cur = n;
-    } else if (n.op === 'Squeeze') {
-      if (n.inputs.length !== 1 || (attrInts(n, 'squeeze_dims') ?? []).join() !== '1,2') bad(`${n.name} must squeeze axes [1, 2]`);
-      steps.push({ kind: 'squeeze' });
-      cur = n;
-    } else {
-      bad(`unexpected op ${n.op} at ${n.name}`);
-    }
+  let cur = start;
+  while (reader.consumers(cur).length > 0) {
+    const { step, last } = readStep(reader, reader.next(cur), tensors);
+    steps.push(step);
+    cur = last;
   }
-  for (const n of nodes) {
+  return steps;
+}
+
+/** One step starting at node `n`, and the last node it takes (a convolution takes its BiasAdd and Relu6 too). */
+function readStep(reader: ChainReader, n: GraphNode, tensors: Map<string, RawTensor>): { step: Step; last: GraphNode } {
+  const conv = CONV_OPS[n.op];
+  if (conv) return readConvStep(reader, n, conv[0], conv[1]);
+  if (n.op === 'Mean') {
+    const axes = tensors.get(reader.constInput(n, 1, 2));
+    if (!axes || axes.dtype !== 'int32' || axes.data.join() !== '1,2' || attr(n, 'keep_dims')?.b !== true) {
+      bad(`${n.name} must be a Mean over axes [1, 2] with keep_dims (a global average pool)`);
+    }
+    return { step: { kind: 'mean' }, last: n };
+  }
+  if (n.op === 'Squeeze') {
+    if (n.inputs.length !== 1 || (attrInts(n, 'squeeze_dims') ?? []).join() !== '1,2') bad(`${n.name} must squeeze axes [1, 2]`);
+    return { step: { kind: 'squeeze' }, last: n };
+  }
+  return bad(`unexpected op ${n.op} at ${n.name}`);
+}
+
+/** A convolution, its bias (fused, or the BiasAdd after it) and its ReLU6 (fused, or the Relu6 after it). */
+function readConvStep(reader: ChainReader, n: GraphNode, depthwise: boolean, fused: boolean): { step: ConvStep; last: GraphNode } {
+  checkConvAttrs(n);
+  const weight = reader.constInput(n, 1, fused ? 3 : 2);
+  let bias: string;
+  let relu6 = false;
+  let last = n;
+  if (fused) {
+    bias = reader.constInput(n, 2, 3);
+    const ops = attrStrings(n, 'fused_ops') ?? [];
+    relu6 = ops.length === 2 && ops[1] === 'Relu6';
+    if (ops[0] !== 'BiasAdd' || ops.length !== (relu6 ? 2 : 1)) bad(`${n.name} fuses ${describe(ops)}; expected BiasAdd or BiasAdd, Relu6`);
+  } else {
+    const add = reader.next(n);
+    if (add.op !== 'BiasAdd') bad(`${n.name} is followed by ${add.op}, expected BiasAdd`);
+    checkDataFormat(add);
+    bias = reader.constInput(add, 1, 2);
+    last = add;
+  }
+  const after = reader.consumers(last);
+  if (!relu6 && after.length === 1 && after[0]!.op === 'Relu6') {
+    last = reader.next(last);
+    if (last.inputs.length !== 1) bad(`${last.name} (Relu6) has ${last.inputs.length} inputs`);
+    relu6 = true;
+  }
+  return { step: { kind: 'conv', node: n.name, depthwise, stride: attrInts(n, 'strides')![1]!, weight, bias, relu6 }, last };
+}
+
+function checkAllOnChain(graph: Graph, visited: ReadonlySet<string>, input: GraphNode): void {
+  for (const n of graph.nodes) {
     if (n.op !== 'Const' && !visited.has(n.name)) bad(`node ${n.name} (${n.op}) is not on the chain from ${input.name}`);
   }
+}
 
-  // The chain must read: 27 convolutions with ReLU6, Mean, the logits convolution, Squeeze.
+/** The chain must read: 27 convolutions with ReLU6 in the table's order, Mean, the logits convolution, Squeeze. */
+function splitChain(steps: Step[]): { body: ConvStep[]; logits: ConvStep } {
   const convs = steps.filter((s): s is ConvStep => s.kind === 'conv');
-  const bodyCount = MOBILENET_V1_CONV_DEFS.length * 2 - 1;
   const shape = steps.map((s) => (s.kind === 'conv' ? (s.relu6 ? 'conv+relu6' : 'conv') : s.kind));
-  const wanted = [...Array<string>(bodyCount).fill('conv+relu6'), 'mean', 'conv', 'squeeze'];
+  const wanted = [...Array<string>(BODY_CONVS).fill('conv+relu6'), 'mean', 'conv', 'squeeze'];
+  const meanAt = steps.findIndex((s) => s.kind === 'mean');
+  const beforePool = (meanAt < 0 ? steps : steps.slice(0, meanAt)).filter((s): s is ConvStep => s.kind === 'conv');
+  const mismatch = chainMismatch(beforePool.map((s) => ({ name: s.node, depthwise: s.depthwise })));
   if (shape.join() !== wanted.join()) {
-    bad(`expected ${bodyCount} convolutions with ReLU6, Mean, the logits convolution and Squeeze; found ${compress(shape)}`);
+    bad(`expected ${BODY_CONVS} convolutions with ReLU6, Mean, the logits convolution and Squeeze; found ${compress(shape)}${mismatch ? `: ${mismatch}` : ''}`);
   }
-  const body = convs.slice(0, bodyCount);
-  const logits = convs[bodyCount]!;
+  if (mismatch) bad(mismatch);
+  return { body: convs.slice(0, BODY_CONVS), logits: convs[BODY_CONVS]! };
+}
 
+function checkAllConstantsRead(tensors: Map<string, RawTensor>, used: ReadonlySet<string>): void {
   for (const [name, t] of tensors) {
-    if (!usedConsts.has(name)) {
+    if (!used.has(name)) {
       fail(ErrorCodes.WEIGHT_UNEXPECTED, `tensor ${name} (${formatShape(t.shape)}) is in weightsManifest but no graph node reads it`);
     }
   }
+}
 
+/** Options from the input and the weights, and the architecture; the graph's global Mean is TF-Slim's AvgPool_1a only when its window covers the whole map. */
+function graphArchitecture(input: GraphNode, body: ConvStep[], logits: ConvStep, tensors: Map<string, RawTensor>): { options: TfjsGraphOptions; arch: Architecture } {
   const options = deriveOptions(input, body, logits, tensors);
-  let arch = architecture(options);
-  // The graph pools with a global Mean; TF-Slim's AvgPool_1a is the same only when its window covers the whole map.
+  const arch = architecture(options);
   const pool = arch.layers.find((l) => l.kind === 'avgpool');
   if (pool && pool.kind === 'avgpool' && (pool.kernel[0] !== pool.inShape[0] || pool.kernel[1] !== pool.inShape[1])) {
-    options.globalPool = true;
-    arch = architecture(options);
+    const global: TfjsGraphOptions = { ...options, globalPool: true };
+    return { options: global, arch: architecture(global) };
   }
+  return { options, arch };
+}
 
+/** Each step against its table layer (kind and stride), its constants renamed to TF-Slim names. */
+function mapWeights(body: ConvStep[], logits: ConvStep, arch: Architecture, tensors: Map<string, RawTensor>): WeightMap {
   const weights: WeightMap = new Map();
   const layers = convLayers(arch);
   [...body, logits].forEach((step, i) => {
@@ -263,8 +331,7 @@ function readGraph(json: Obj, tensors: Map<string, RawTensor>): TfjsGraphModel {
     addWeight(weights, `${layer.scope}/${step.depthwise ? 'depthwise_weights' : 'weights'}`, step.weight, tensors);
     addWeight(weights, `${layer.scope}/biases`, step.bias, tensors);
   });
-  checkWeights(arch, weights, { strict: true });
-  return { options, weights, inputRange, format: 'tfjs-graph' };
+  return weights;
 }
 
 function deriveOptions(input: GraphNode, body: ConvStep[], logits: ConvStep, tensors: Map<string, RawTensor>): TfjsGraphOptions {
@@ -274,15 +341,12 @@ function deriveOptions(input: GraphNode, body: ConvStep[], logits: ConvStep, ten
   if (dim.length !== 4 || c !== 3 || !(h! > 0) || !(w! > 0)) {
     bad(`input ${input.name} has shape ${describe(dim)}; expected [N, H, W, 3] with a fixed H and W`);
   }
-  // Alpha from the widest layer whose weights are present: the deepest layers are the least
-  // affected by min_depth and by truncation (depth = max(trunc(d * alpha), 8)).
-  let depthMultiplier = 1;
-  for (let k = body.length - 1; k >= 0; k--) {
-    const t = tensors.get(body[k]!.weight);
-    if (body[k]!.depthwise || !t || t.shape.length !== 4 || !(t.shape[3]! > 0)) continue;
-    depthMultiplier = t.shape[3]! / MOBILENET_V1_CONV_DEFS[k === 0 ? 0 : k / 2]!.depth;
-    break;
-  }
+  // Alpha from the full convolutions' output channels, by agreement (see alphaByAgreement).
+  const channels = body.filter((s) => !s.depthwise).map((s) => {
+    const t = tensors.get(s.weight);
+    return t && t.shape.length === 4 ? t.shape[3] : undefined;
+  });
+  const depthMultiplier = alphaByAgreement(channels) ?? 1;
   const lt = tensors.get(logits.weight);
   const numClasses = lt && lt.shape.length === 4 && lt.shape[3]! > 0 ? lt.shape[3]! : 1001;
   return { depthMultiplier, inputSize: h === w ? h! : [h!, w!], numClasses };

@@ -29,16 +29,19 @@
  * InputLayer (224 when it is left open), BatchNorm epsilon from the layers;
  * pixelNormalization 'unit-signed' (Keras' `preprocess_input`: x / 127.5 - 1).
  */
-import { ErrorCodes, badOption, describe, fail } from '../errors.js';
+import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import type { URLLike } from '../dom-types.js';
+import { checkFetchOptions, type FetchOptions } from '../fetch.js';
 import {
   MOBILENET_V1_CONV_DEFS,
   buildArchitecture,
   convLayers,
   type Architecture,
+  type ConvLayer,
   type MobileNetOptions,
 } from '../model/architecture.js';
 import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
+import { BODY_CONVS, alphaByAgreement, chainMismatch } from './layer-table.js';
 import type { LoadedModel } from './types.js';
 import { LAYERS_MODEL as LAYERS, isObject, readTfjsModelFiles, readWeights, type Obj } from './tfjs-manifest.js';
 /** Largest channel or class count accepted (bounds the ones/zeros made for scale=false, center=false, use_bias=false). */
@@ -49,10 +52,11 @@ const bad = (message: string): never => fail(ErrorCodes.MANIFEST, `layers model 
 // ---------------------------------------------------------------------------------------------
 // Files
 
-/** Loads from a directory (its model.json) or a model.json path, or a URL. */
-export async function loadTfjsLayersModel(source: string | URLLike): Promise<LoadedModel> {
+/** Loads from a directory (its model.json) or a model.json path, or a URL (`options` as for any load). */
+export async function loadTfjsLayersModel(source: string | URLLike, options: FetchOptions = {}): Promise<LoadedModel> {
   if (!(source instanceof URL) && (typeof source !== 'string' || source === '')) badOption('source', source, 'a directory or model.json path, or a URL');
-  const { json, shards } = await readTfjsModelFiles(source, {}, LAYERS);
+  checkFetchOptions(options);
+  const { json, shards } = await readTfjsModelFiles(source, options, LAYERS);
   return parseTfjsLayersModel(json, shards);
 }
 
@@ -65,251 +69,394 @@ interface KerasLayer {
   config: Obj;
 }
 
+type Pad = [[number, number], [number, number]];
+type BodyActivation = 'relu6' | 'relu';
+
 interface ConvStep {
   layer: KerasLayer;
   depthwise: boolean;
   kernel: [number, number];
   stride: number;
   /** Explicit ZeroPadding2D before it: [[top, bottom], [left, right]], or null. */
-  pad: [[number, number], [number, number]] | null;
+  pad: Pad | null;
   padding: 'same' | 'valid';
   useBias: boolean;
   bn: KerasLayer | null;
-  activation: 'relu6' | 'relu' | null;
+  activation: BodyActivation | null;
+}
+
+interface Classifier {
+  layer: KerasLayer;
+  dense: boolean;
 }
 
 /** Parses model.json (text or parsed) and its shards, in manifest order. */
 export function parseTfjsLayersModel(modelJson: string | object, shards: Uint8Array[]): LoadedModel {
   const { json, tensors: raw } = readWeights(modelJson, shards, LAYERS);
   // Float32 only (LAYERS), so every tensor is a NamedTensor.
-  const tensors = new Map([...raw].map(([name, t]): [string, NamedTensor] => [name, { shape: t.shape, data: t.data as Float32Array }]));
+  const tensors = new WeightLookup(new Map([...raw].map(([name, t]): [string, NamedTensor] => [name, { shape: t.shape, data: t.data as Float32Array }])));
   const layers = readLayers(json);
+  const inputSize = readInputSize(layers[0]);
+  const { convs, head } = walkChain(layers.slice(1));
+  const settings = bodySettings(convs);
+  const padding = paddingStyle(convs);
+  const { options, arch, headKernel } = deriveOptions(convs, head, tensors, { inputSize, ...settings, padding });
+  const table = convLayers(arch);
+  const weights: WeightMap = new Map([
+    ...convs.flatMap((step, i) => bodyWeights(step, table[i]!, i, tensors, options)),
+    ...headWeights(head, headKernel, table[BODY_CONVS]!, tensors),
+  ]);
+  tensors.checkAllUsed();
+  const kerasNames = new Map([...convs.map((s, i): [string, string] => [table[i]!.scope, s.layer.name]), [table[BODY_CONVS]!.scope, head.layer.name]]);
+  inKerasTerms(kerasNames, () => checkWeights(arch, weights, { strict: true }));
+  return { format: 'tfjs-layers', options, weights, pixelNormalization: 'unit-signed' };
+}
 
-  // The input.
-  const first = layers[0];
+/** Runs the layer table's check; its message about a TF-Slim scope also names the file's Keras layer. */
+function inKerasTerms(kerasNames: ReadonlyMap<string, string>, check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    const scope = e instanceof MobilenetError ? /MobilenetV1\/(?:Logits\/Conv2d_1c_1x1|Conv2d_\d+(?:_depthwise|_pointwise)?)(?=\/)/.exec(e.message)?.[0] : undefined;
+    const keras = scope === undefined ? undefined : kerasNames.get(scope);
+    if (keras !== undefined) fail((e as MobilenetError).code, `${(e as Error).message} (Keras layer ${keras})`, e);
+    throw e;
+  }
+}
+
+/** The InputLayer's [H, W] (224 for an open size). */
+function readInputSize(first: KerasLayer | undefined): [number, number] {
   if (!first || first.className !== 'InputLayer') bad(`the first layer is ${first ? `${first.name} (${first.className})` : 'missing'}, expected an InputLayer`);
   const shape = first!.config.batch_input_shape ?? first!.config.batchInputShape ?? first!.config.batch_shape;
   if (!Array.isArray(shape) || shape.length !== 4 || shape[3] !== 3) bad(`input shape ${describe(shape)}; expected [null, H, W, 3] (channels last)`);
   const [, hRaw, wRaw] = shape as unknown[];
   const dim = (v: unknown) => (v === null ? 224 : typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 8192 ? v : bad(`input shape ${describe(shape)} has a size ${describe(v)}`));
-  const h = dim(hRaw);
-  const w = dim(wRaw);
+  return [dim(hRaw), dim(wRaw)];
+}
 
-  // Walk the chain.
-  const convs: ConvStep[] = [];
-  let pendingPad: ConvStep['pad'] = null;
-  let pooled = false;
-  let classifier: { layer: KerasLayer; dense: boolean } | null = null;
-  let softmax = false;
-  for (const layer of layers.slice(1)) {
-    const c = layer.config;
-    const where = `layer ${layer.name} (${layer.className})`;
-    // keras_applications' MobileNet reshapes after act_softmax (conv_preds, act_softmax, reshape_2): shape only.
-    if (softmax && layer.className !== 'Reshape' && layer.className !== 'Flatten') bad(`${where} follows the softmax`);
-    switch (layer.className) {
-      case 'ZeroPadding2D':
-        if (pooled || pendingPad) bad(`unexpected ${where}`);
-        checkChannelsLast(layer);
-        pendingPad = readPadding(layer);
-        break;
-      case 'Conv2D':
-      case 'DepthwiseConv2D': {
-        checkChannelsLast(layer);
-        const depthwise = layer.className === 'DepthwiseConv2D';
-        const kernel = pair(c.kernel_size, `${where} kernel_size`);
-        const strides = pair(c.strides ?? [1, 1], `${where} strides`);
-        const dilation = pair(c.dilation_rate ?? [1, 1], `${where} dilation_rate`);
-        if (strides[0] !== strides[1]) bad(`${where} has strides ${describe(c.strides)}, expected equal strides`);
-        if (dilation[0] !== 1 || dilation[1] !== 1) bad(`${where} has dilation_rate ${describe(c.dilation_rate)}, expected 1`);
-        if (c.padding !== 'same' && c.padding !== 'valid') bad(`${where} has padding ${describe(c.padding)}, expected "same" or "valid"`);
-        if (c.activation !== undefined && c.activation !== 'linear' && !(pooled && c.activation === 'softmax')) bad(`${where} has activation ${describe(c.activation)}, expected linear (the activation is its own layer)`);
-        if (depthwise && (c.depth_multiplier ?? 1) !== 1) bad(`${where} has depth_multiplier ${describe(c.depth_multiplier)}, expected 1`);
-        if (c.groups !== undefined && c.groups !== 1) bad(`${where} has groups ${describe(c.groups)}, expected 1`);
-        const useBias = c.use_bias !== false;
-        if (pooled) {
-          if (classifier || depthwise) bad(`unexpected ${where} after the classifier`);
-          classifier = { layer, dense: false };
-          softmax = c.activation === 'softmax';
-          break;
-        }
-        convs.push({ layer, depthwise, kernel, stride: strides[0], pad: pendingPad, padding: c.padding as 'same' | 'valid', useBias, bn: null, activation: null });
-        pendingPad = null;
-        break;
-      }
-      case 'BatchNormalization': {
-        const conv = convs[convs.length - 1];
-        if (!conv || pooled || conv.bn || conv.activation || pendingPad) bad(`unexpected ${where}; expected it right after a convolution`);
-        const axis = c.axis;
-        if (!(axis === undefined || axis === -1 || axis === 3 || (Array.isArray(axis) && axis.length === 1 && (axis[0] === 3 || axis[0] === -1)))) {
-          bad(`${where} normalises axis ${describe(axis)}, expected the channel axis (-1 or 3)`);
-        }
-        conv!.bn = layer;
-        break;
-      }
-      case 'ReLU':
-      case 'Activation': {
-        const conv = convs[convs.length - 1];
-        let act: 'relu6' | 'relu' | 'softmax' | 'linear';
-        if (layer.className === 'ReLU') {
-          if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) bad(`${where} has negative_slope ${describe(c.negative_slope)} threshold ${describe(c.threshold)}, expected 0`);
-          act = c.max_value === 6 ? 'relu6' : c.max_value === null || c.max_value === undefined ? 'relu' : bad(`${where} has max_value ${describe(c.max_value)}, expected 6 or none`);
-        } else {
-          const a = c.activation;
-          act = a === 'relu6' || a === 'relu' || a === 'softmax' || a === 'linear' ? a : bad(`${where} has activation ${describe(a)}, expected relu6, relu or (last) softmax`);
-        }
-        if (act === 'softmax' || act === 'linear') {
-          if (!classifier) bad(`${where} (${act}) before the classifier`);
-          softmax = act === 'softmax';
-          break;
-        }
-        if (!conv || pooled || conv.activation || pendingPad) bad(`unexpected ${where}; expected it after a convolution and its BatchNormalization`);
-        conv!.activation = act;
-        break;
-      }
-      case 'GlobalAveragePooling2D':
-        checkChannelsLast(layer);
-        if (pooled || pendingPad) bad(`unexpected ${where}`);
-        pooled = true;
-        break;
-      case 'Reshape':
-      case 'Dropout':
-      case 'Flatten':
-        if (!pooled) bad(`unexpected ${where} before the pooling`);
-        break;
-      case 'Dense':
-        if (!pooled || classifier) bad(`unexpected ${where}`);
-        if (c.activation !== undefined && c.activation !== 'linear' && c.activation !== 'softmax') bad(`${where} has activation ${describe(c.activation)}, expected linear or softmax`);
-        classifier = { layer, dense: true };
-        softmax = c.activation === 'softmax';
-        break;
-      default:
-        bad(`unsupported ${where}`);
-    }
-  }
-  const bodyCount = MOBILENET_V1_CONV_DEFS.length * 2 - 1;
-  if (convs.length !== bodyCount || !pooled || !classifier) {
-    bad(`found ${convs.length} convolutions${pooled ? ', a GlobalAveragePooling2D' : ', no pooling'}${classifier ? ' and a classifier' : ', no classifier'}; expected ${bodyCount}, GlobalAveragePooling2D, conv_preds or Dense`);
-  }
-  const head = classifier!;
+// ---------------------------------------------------------------------------------------------
+// Walking the chain: each layer gives the next state, nothing else is changed
 
-  // Weights by Keras name.
-  const used = new Set<string>();
-  const get = (layer: string, field: string, required: boolean): NamedTensor | undefined => {
-    let name = `${layer}/${field}`;
-    if (!tensors.has(name)) {
-      const matches = [...tensors.keys()].filter((n) => n.endsWith(`/${layer}/${field}`));
-      if (matches.length > 1) fail(ErrorCodes.DUPLICATE_TENSOR, `weights ${matches.join(', ')} all end in ${layer}/${field}`);
-      if (matches.length === 0) {
-        if (required) fail(ErrorCodes.WEIGHT_MISSING, `layer ${layer}: weight ${layer}/${field} is not in weightsManifest`);
-        return undefined;
-      }
-      name = matches[0]!;
-    }
-    used.add(name);
-    return tensors.get(name);
+interface Chain {
+  readonly convs: readonly ConvStep[];
+  /** A ZeroPadding2D waiting for its convolution. */
+  readonly pendingPad: Pad | null;
+  readonly pooled: boolean;
+  readonly classifier: Classifier | null;
+  readonly softmax: boolean;
+}
+
+const START: Chain = { convs: [], pendingPad: null, pooled: false, classifier: null, softmax: false };
+
+/** The layers after the InputLayer as the MobileNet chain: the body's convolutions in order and the classifier. */
+function walkChain(layers: readonly KerasLayer[]): { convs: ConvStep[]; head: Classifier } {
+  const chain = layers.reduce(addLayer, START);
+  const { convs, pooled, classifier } = chain;
+  const mismatch = chainMismatch(convs.map((s) => ({ name: `layer ${s.layer.name}`, depthwise: s.depthwise })));
+  if (convs.length !== BODY_CONVS || !pooled || !classifier) {
+    bad(`found ${convs.length} convolutions${pooled ? ', a GlobalAveragePooling2D' : ', no pooling'}${classifier ? ' and a classifier' : ', no classifier'}; ` +
+      `expected ${BODY_CONVS}, GlobalAveragePooling2D, conv_preds or Dense${mismatch ? `: ${mismatch}` : ''}`);
+  }
+  if (mismatch) bad(mismatch);
+  return { convs: [...convs], head: classifier! };
+}
+
+function addLayer(chain: Chain, layer: KerasLayer): Chain {
+  const where = `layer ${layer.name} (${layer.className})`;
+  // keras_applications' MobileNet reshapes after act_softmax (conv_preds, act_softmax, reshape_2): shape only.
+  if (chain.softmax && layer.className !== 'Reshape' && layer.className !== 'Flatten') bad(`${where} follows the softmax`);
+  switch (layer.className) {
+    case 'ZeroPadding2D':
+      return addPadding(chain, layer, where);
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+      return addConv(chain, layer, where);
+    case 'BatchNormalization':
+      return addBatchNorm(chain, layer, where);
+    case 'ReLU':
+    case 'Activation':
+      return addActivation(chain, layer, where);
+    case 'GlobalAveragePooling2D':
+      checkChannelsLast(layer);
+      if (chain.pooled || chain.pendingPad) bad(`unexpected ${where}`);
+      return { ...chain, pooled: true };
+    case 'Reshape':
+    case 'Dropout':
+    case 'Flatten':
+      if (!chain.pooled) bad(`unexpected ${where} before the pooling`);
+      return chain;
+    case 'Dense':
+      return addDense(chain, layer, where);
+    default:
+      return bad(`unsupported ${where}`);
+  }
+}
+
+function addPadding(chain: Chain, layer: KerasLayer, where: string): Chain {
+  if (chain.pooled || chain.pendingPad) bad(`unexpected ${where}`);
+  checkChannelsLast(layer);
+  return { ...chain, pendingPad: readPadding(layer) };
+}
+
+function addConv(chain: Chain, layer: KerasLayer, where: string): Chain {
+  checkChannelsLast(layer);
+  const c = layer.config;
+  const depthwise = layer.className === 'DepthwiseConv2D';
+  const kernel = pair(c.kernel_size, `${where} kernel_size`);
+  const strides = pair(c.strides ?? [1, 1], `${where} strides`);
+  const dilation = pair(c.dilation_rate ?? [1, 1], `${where} dilation_rate`);
+  if (strides[0] !== strides[1]) bad(`${where} has strides ${describe(c.strides)}, expected equal strides`);
+  if (dilation[0] !== 1 || dilation[1] !== 1) bad(`${where} has dilation_rate ${describe(c.dilation_rate)}, expected 1`);
+  if (c.padding !== 'same' && c.padding !== 'valid') bad(`${where} has padding ${describe(c.padding)}, expected "same" or "valid"`);
+  if (c.activation !== undefined && c.activation !== 'linear' && !(chain.pooled && c.activation === 'softmax')) bad(`${where} has activation ${describe(c.activation)}, expected linear (the activation is its own layer)`);
+  if (depthwise && (c.depth_multiplier ?? 1) !== 1) bad(`${where} has depth_multiplier ${describe(c.depth_multiplier)}, expected 1`);
+  if (c.groups !== undefined && c.groups !== 1) bad(`${where} has groups ${describe(c.groups)}, expected 1`);
+  if (chain.pooled) {
+    if (chain.classifier || depthwise) bad(`unexpected ${where} after the classifier`);
+    return { ...chain, classifier: { layer, dense: false }, softmax: c.activation === 'softmax' };
+  }
+  const step: ConvStep = {
+    layer, depthwise, kernel, stride: strides[0], pad: chain.pendingPad, padding: c.padding as 'same' | 'valid', useBias: c.use_bias !== false, bn: null, activation: null,
   };
+  return { ...chain, convs: [...chain.convs, step], pendingPad: null };
+}
 
-  // Activation and epsilon: one of each for the whole body.
+/** The chain with its last convolution replaced by `patch` applied to it. */
+const withLastConv = (chain: Chain, patch: Partial<ConvStep>): Chain => ({
+  ...chain,
+  convs: [...chain.convs.slice(0, -1), { ...chain.convs[chain.convs.length - 1]!, ...patch }],
+});
+
+function addBatchNorm(chain: Chain, layer: KerasLayer, where: string): Chain {
+  const conv = chain.convs[chain.convs.length - 1];
+  if (!conv || chain.pooled || conv.bn || conv.activation || chain.pendingPad) bad(`unexpected ${where}; expected it right after a convolution`);
+  const axis = layer.config.axis;
+  if (!(axis === undefined || axis === -1 || axis === 3 || (Array.isArray(axis) && axis.length === 1 && (axis[0] === 3 || axis[0] === -1)))) {
+    bad(`${where} normalises axis ${describe(axis)}, expected the channel axis (-1 or 3)`);
+  }
+  return withLastConv(chain, { bn: layer });
+}
+
+function addActivation(chain: Chain, layer: KerasLayer, where: string): Chain {
+  const act = activationOf(layer, where);
+  if (act === 'softmax' || act === 'linear') {
+    if (!chain.classifier) bad(`${where} (${act}) before the classifier`);
+    return { ...chain, softmax: act === 'softmax' };
+  }
+  const conv = chain.convs[chain.convs.length - 1];
+  if (!conv || chain.pooled || conv.activation || chain.pendingPad) bad(`unexpected ${where}; expected it after a convolution and its BatchNormalization`);
+  return withLastConv(chain, { activation: act });
+}
+
+/** What a ReLU or Activation layer computes. */
+function activationOf(layer: KerasLayer, where: string): BodyActivation | 'softmax' | 'linear' {
+  const c = layer.config;
+  if (layer.className === 'ReLU') {
+    if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) bad(`${where} has negative_slope ${describe(c.negative_slope)} threshold ${describe(c.threshold)}, expected 0`);
+    return c.max_value === 6 ? 'relu6' : c.max_value === null || c.max_value === undefined ? 'relu' : bad(`${where} has max_value ${describe(c.max_value)}, expected 6 or none`);
+  }
+  const a = c.activation;
+  return a === 'relu6' || a === 'relu' || a === 'softmax' || a === 'linear' ? a : bad(`${where} has activation ${describe(a)}, expected relu6, relu or (last) softmax`);
+}
+
+function addDense(chain: Chain, layer: KerasLayer, where: string): Chain {
+  const c = layer.config;
+  if (!chain.pooled || chain.classifier) bad(`unexpected ${where}`);
+  if (c.activation !== undefined && c.activation !== 'linear' && c.activation !== 'softmax') bad(`${where} has activation ${describe(c.activation)}, expected linear or softmax`);
+  return { ...chain, classifier: { layer, dense: true }, softmax: c.activation === 'softmax' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the whole body must agree on
+
+/** One activation and one BatchNorm epsilon for the whole body. */
+function bodySettings(convs: readonly ConvStep[]): { activation: BodyActivation; epsilon: number } {
   const activations = new Set(convs.map((s) => s.activation));
   if (activations.size !== 1 || activations.has(null)) bad(`activations ${describe([...activations])}: every convolution needs the same ReLU6 (or ReLU) after its BatchNormalization`);
   const epsilons = new Set(convs.map((s) => (s.bn ? (s.bn.config.epsilon ?? 1e-3) : null)));
   if (epsilons.size !== 1 || epsilons.has(null)) bad(`BatchNormalization epsilons ${describe([...epsilons])}: every convolution needs one, all with the same epsilon`);
   const epsilon = [...epsilons][0];
   if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) bad(`BatchNormalization epsilon ${describe(epsilon)}`);
+  return { activation: [...activations][0]!, epsilon: epsilon as number };
+}
 
-  // Padding: SAME, ZeroPadding2D((0,1),(0,1)) + VALID, or ZeroPadding2D((1,1)) + VALID.
-  const styles = new Set<string>();
+/** SAME, ZeroPadding2D((0,1),(0,1)) + VALID (both TF SAME), or ZeroPadding2D((1,1)) + VALID (symmetric); not mixed. */
+function paddingStyle(convs: readonly ConvStep[]): 'same' | 'symmetric' {
+  /** Style -> the first layer that uses it. */
+  const styles = new Map<string, string>();
   for (const s of convs) {
-    const where = `layer ${s.layer.name}`;
-    if (s.kernel[0] === 1 && s.kernel[1] === 1) {
-      if (s.pad) bad(`${where}: a 1x1 convolution after ZeroPadding2D`);
-      continue;
-    }
-    const p = s.pad;
-    if (s.padding === 'same') {
-      if (p) bad(`${where}: padding "same" after ZeroPadding2D ${describe(p)}`);
-      if (s.stride > 1) styles.add('same');
-    } else if (p && p[0][0] === 1 && p[0][1] === 1 && p[1][0] === 1 && p[1][1] === 1) {
-      styles.add(s.stride > 1 || s.kernel[0] !== 3 ? 'symmetric' : 'either');
-    } else if (p && p[0][0] === 0 && p[0][1] === 1 && p[1][0] === 0 && p[1][1] === 1 && s.stride === 2 && s.kernel[0] === 3 && s.kernel[1] === 3) {
-      styles.add('keras');
-    } else {
-      bad(`${where}: padding "valid" after ZeroPadding2D ${describe(p)} with a ${s.kernel.join('x')} kernel and stride ${s.stride}; expected SAME, ((0,1),(0,1)) before a 3x3 stride 2, or ((1,1),(1,1))`);
+    const style = paddingOf(s);
+    if (style !== null && style !== 'either' && !styles.has(style)) styles.set(style, s.layer.name);
+  }
+  if (styles.has('symmetric') && styles.size > 1) {
+    bad(`stride-2 layers mix symmetric and TF SAME padding (${[...styles].map(([style, layer]) => `${style} from layer ${layer}`).join(', ')})`);
+  }
+  return styles.has('symmetric') ? 'symmetric' : 'same';
+}
+
+/** A convolution's padding style, or null when it says nothing (a 1x1, a stride-1 SAME). */
+function paddingOf(s: ConvStep): 'same' | 'symmetric' | 'keras' | 'either' | null {
+  const where = `layer ${s.layer.name}`;
+  const p = s.pad;
+  if (s.kernel[0] === 1 && s.kernel[1] === 1) {
+    if (p) bad(`${where}: a 1x1 convolution after ZeroPadding2D`);
+    return null;
+  }
+  if (s.padding === 'same') {
+    if (p) bad(`${where}: padding "same" after ZeroPadding2D ${describe(p)}`);
+    return s.stride > 1 ? 'same' : null;
+  }
+  if (p && p[0][0] === 1 && p[0][1] === 1 && p[1][0] === 1 && p[1][1] === 1) return s.stride > 1 || s.kernel[0] !== 3 ? 'symmetric' : 'either';
+  if (p && p[0][0] === 0 && p[0][1] === 1 && p[1][0] === 0 && p[1][1] === 1 && s.stride === 2 && s.kernel[0] === 3 && s.kernel[1] === 3) return 'keras';
+  return bad(`${where}: padding "valid" after ZeroPadding2D ${describe(p)} with a ${s.kernel.join('x')} kernel and stride ${s.stride}; expected SAME, ((0,1),(0,1)) before a 3x3 stride 2, or ((1,1),(1,1))`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights by Keras name
+
+/** The manifest's tensors by Keras name (exact, or a unique `.../<layer>/<field>` suffix), remembering which were read. */
+class WeightLookup {
+  private readonly used = new Set<string>();
+  /** `<layer>/<field>` (the last two parts) -> the names that end in it after a prefix. */
+  private readonly bySuffix = new Map<string, string[]>();
+
+  constructor(private readonly tensors: ReadonlyMap<string, NamedTensor>) {
+    for (const name of tensors.keys()) {
+      const parts = name.split('/');
+      if (parts.length < 3) continue;
+      const key = parts.slice(-2).join('/');
+      const list = this.bySuffix.get(key);
+      if (list) list.push(name);
+      else this.bySuffix.set(key, [name]);
     }
   }
-  styles.delete('either');
-  if (styles.has('symmetric') && styles.size > 1) bad(`stride-2 layers mix symmetric and TF SAME padding (${[...styles].join(', ')})`);
-  const padding = styles.has('symmetric') ? 'symmetric' : 'same';
 
-  const last = get(convs[bodyCount - 1]!.layer.name, 'kernel', true)!;
-  const headKernel = get(head.layer.name, 'kernel', true)!;
+  /** The tensor `layer/field`, marked as read; a missing one is ERR_WEIGHT_MISSING when `required`. */
+  get(layer: string, field: string, required: true): NamedTensor;
+  get(layer: string, field: string, required: boolean): NamedTensor | undefined;
+  get(layer: string, field: string, required: boolean): NamedTensor | undefined {
+    const name = this.resolve(layer, field);
+    if (name === undefined) {
+      if (required) fail(ErrorCodes.WEIGHT_MISSING, `layer ${layer}: weight ${layer}/${field} is not in weightsManifest`);
+      return undefined;
+    }
+    this.used.add(name);
+    return this.tensors.get(name);
+  }
+
+  /** The tensor `layer/field` if there is exactly one, without marking it read. */
+  peek(layer: string, field: string): NamedTensor | undefined {
+    try {
+      const name = this.resolve(layer, field);
+      return name === undefined ? undefined : this.tensors.get(name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every manifest tensor was read by some layer (ERR_WEIGHT_UNEXPECTED otherwise). */
+  checkAllUsed(): void {
+    const unused = [...this.tensors.keys()].filter((n) => !this.used.has(n));
+    if (unused.length > 0) fail(ErrorCodes.WEIGHT_UNEXPECTED, `weightsManifest tensor${unused.length > 1 ? 's' : ''} ${unused.join(', ')} not read by any layer`);
+  }
+
+  private resolve(layer: string, field: string): string | undefined {
+    const exact = `${layer}/${field}`;
+    if (this.tensors.has(exact)) return exact;
+    const suffix = `/${exact}`;
+    const matches = layer.includes('/') || field.includes('/')
+      ? [...this.tensors.keys()].filter((n) => n.endsWith(suffix))
+      : (this.bySuffix.get(exact) ?? []);
+    if (matches.length > 1) fail(ErrorCodes.DUPLICATE_TENSOR, `weights ${matches.join(', ')} all end in ${exact}`);
+    return matches[0];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options, then layer by layer against the table
+
+interface BodyFacts {
+  inputSize: [number, number];
+  activation: BodyActivation;
+  epsilon: number;
+  padding: 'same' | 'symmetric';
+}
+
+/**
+ * The options the file describes: alpha from the pointwise kernels by agreement (see
+ * alphaByAgreement; the last one's shape is checked), classes from the classifier's kernel.
+ */
+function deriveOptions(convs: readonly ConvStep[], head: Classifier, tensors: WeightLookup, facts: BodyFacts): { options: MobileNetOptions; arch: Architecture; headKernel: NamedTensor } {
+  const lastLayer = convs[BODY_CONVS - 1]!.layer.name;
+  const last = tensors.get(lastLayer, 'kernel', true);
+  const headKernel = tensors.get(head.layer.name, 'kernel', true);
   const numClasses = headKernel.shape[headKernel.shape.length - 1];
-  if (last.shape.length !== 4 || !(last.shape[3]! > 0)) bad(`${convs[bodyCount - 1]!.layer.name}/kernel has shape ${formatShape(last.shape)}, expected [1, 1, C, C']`);
+  if (last.shape.length !== 4 || !(last.shape[3]! > 0)) bad(`${lastLayer}/kernel has shape ${formatShape(last.shape)}, expected [1, 1, C, C']`);
   if (!(typeof numClasses === 'number' && numClasses > 0 && numClasses <= MAX_CHANNELS)) bad(`${head.layer.name}/kernel has shape ${formatShape(headKernel.shape)}; expected [..., K] with 1 <= K <= ${MAX_CHANNELS}`);
+  const channels = convs.filter((s) => !s.depthwise).map((s) => {
+    const k = tensors.peek(s.layer.name, 'kernel');
+    return k && k.shape.length === 4 ? k.shape[3] : undefined;
+  });
+  const [h, w] = facts.inputSize;
   const options: MobileNetOptions = {
-    depthMultiplier: last.shape[3]! / MOBILENET_V1_CONV_DEFS[MOBILENET_V1_CONV_DEFS.length - 1]!.depth,
+    depthMultiplier: alphaByAgreement(channels) ?? last.shape[3]! / MOBILENET_V1_CONV_DEFS[MOBILENET_V1_CONV_DEFS.length - 1]!.depth,
     inputSize: h === w ? h : [h, w],
     numClasses,
-    activation: [...activations][0]!,
-    batchNormEpsilon: epsilon as number,
-    ...(padding === 'symmetric' ? { padding } : {}),
+    activation: facts.activation,
+    batchNormEpsilon: facts.epsilon,
+    ...(facts.padding === 'symmetric' ? { padding: facts.padding } : {}),
   };
-  let arch = architecture(options);
+  const arch = architecture(options);
   const pool = arch.layers.find((l) => l.kind === 'avgpool');
   if (pool && pool.kind === 'avgpool' && (pool.kernel[0] !== pool.inShape[0] || pool.kernel[1] !== pool.inShape[1])) {
-    options.globalPool = true;
-    arch = architecture(options);
+    const global = { ...options, globalPool: true };
+    return { options: global, arch: architecture(global), headKernel };
   }
+  return { options, arch, headKernel };
+}
 
-  // Layer by layer against the table.
-  const table = convLayers(arch);
-  const weights: WeightMap = new Map();
-  convs.forEach((s, i) => {
-    const layer = table[i]!;
-    const kind = s.depthwise ? 'depthwise' : i === 0 ? 'conv' : 'pointwise';
-    if (kind !== layer.kind || s.stride !== layer.stride || s.kernel[0] !== layer.kernel[0] || s.kernel[1] !== layer.kernel[1]) {
-      bad(`layer ${s.layer.name} is a ${s.kernel.join('x')} ${s.depthwise ? 'depthwise' : 'full'} convolution with stride ${s.stride}; ${layer.name} is ${layer.kind} ${layer.kernel.join('x')} with stride ${layer.stride}`);
-    }
-    if (s.pad && s.pad[0][0] === 0 && (layer.inShape[0] % 2 !== 0 || layer.inShape[1] % 2 !== 0)) {
-      badOption('inputSize', options.inputSize, `an input that keeps ${s.layer.name}'s input even: Keras' ZeroPadding2D((0,1),(0,1)) + VALID equals TF SAME only for even sizes, and it gets ${layer.inShape[0]}x${layer.inShape[1]}`);
-    }
-    const kernel = get(s.layer.name, s.depthwise ? 'depthwise_kernel' : 'kernel', true)!;
-    weights.set(`${layer.scope}/${s.depthwise ? 'depthwise_weights' : 'weights'}`, kernel);
-    const bias = s.useBias ? get(s.layer.name, 'bias', true)! : undefined;
-    const bn = s.bn!;
-    const channels = kernel.shape[kernel.shape.length - (s.depthwise ? 2 : 1)] ?? 0;
-    // Sizes that come from a shape with a zero in it have no data behind them: cap before allocating.
-    if (channels > MAX_CHANNELS) fail(ErrorCodes.WEIGHT_SHAPE, `${s.layer.name}: kernel shape ${formatShape(kernel.shape)} has more than ${MAX_CHANNELS} channels`);
-    const ones = () => ({ shape: [channels], data: new Float32Array(channels).fill(1) });
-    const zeros = () => ({ shape: [channels], data: new Float32Array(channels) });
-    const gamma = bn.config.scale === false ? ones() : get(bn.name, 'gamma', true)!;
-    const beta = bn.config.center === false ? zeros() : get(bn.name, 'beta', true)!;
-    let mean = get(bn.name, 'moving_mean', true)!;
-    const variance = get(bn.name, 'moving_variance', true)!;
-    if (bias) {
-      // BN(x + b) = BN'(x) with moving_mean' = moving_mean - b.
-      if (bias.data.length !== mean.data.length) fail(ErrorCodes.WEIGHT_SHAPE, `${s.layer.name}/bias: shape ${formatShape(bias.shape)}, expected ${formatShape(mean.shape)}`);
-      mean = { shape: mean.shape, data: mean.data.map((m, k) => m - bias.data[k]!) };
-    }
-    weights.set(`${layer.scope}/BatchNorm/gamma`, gamma);
-    weights.set(`${layer.scope}/BatchNorm/beta`, beta);
-    weights.set(`${layer.scope}/BatchNorm/moving_mean`, mean);
-    weights.set(`${layer.scope}/BatchNorm/moving_variance`, variance);
-  });
-  const logits = table[bodyCount]!;
-  const k = headKernel.shape;
-  const headBias = head.layer.config.use_bias !== false ? get(head.layer.name, 'bias', true)! : { shape: [numClasses!], data: new Float32Array(numClasses!) };
-  if (head.dense) {
-    if (k.length !== 2) fail(ErrorCodes.WEIGHT_SHAPE, `${head.layer.name}/kernel: expected a Dense kernel [C, K], got ${formatShape(k)}`);
-    weights.set(`${logits.scope}/weights`, { shape: [1, 1, k[0]!, k[1]!], data: headKernel.data });
-  } else {
-    weights.set(`${logits.scope}/weights`, headKernel);
+/** One body convolution checked against its table layer, and its TF-Slim weights (BatchNorm unfolded, a bias moved into moving_mean). */
+function bodyWeights(s: ConvStep, layer: ConvLayer, i: number, tensors: WeightLookup, options: MobileNetOptions): [string, NamedTensor][] {
+  const kind = s.depthwise ? 'depthwise' : i === 0 ? 'conv' : 'pointwise';
+  if (kind !== layer.kind || s.stride !== layer.stride || s.kernel[0] !== layer.kernel[0] || s.kernel[1] !== layer.kernel[1]) {
+    bad(`layer ${s.layer.name} is a ${s.kernel.join('x')} ${s.depthwise ? 'depthwise' : 'full'} convolution with stride ${s.stride}; ${layer.name} is ${layer.kind} ${layer.kernel.join('x')} with stride ${layer.stride}`);
   }
-  weights.set(`${logits.scope}/biases`, headBias);
-  const unused = [...tensors.keys()].filter((n) => !used.has(n));
-  if (unused.length > 0) fail(ErrorCodes.WEIGHT_UNEXPECTED, `weightsManifest tensor${unused.length > 1 ? 's' : ''} ${unused.join(', ')} not read by any layer`);
-  checkWeights(arch, weights, { strict: true });
-  return { format: 'tfjs-layers', options, weights, pixelNormalization: 'unit-signed' };
+  if (s.pad && s.pad[0][0] === 0 && (layer.inShape[0] % 2 !== 0 || layer.inShape[1] % 2 !== 0)) {
+    badOption('inputSize', options.inputSize, `an input that keeps ${s.layer.name}'s input even: Keras' ZeroPadding2D((0,1),(0,1)) + VALID equals TF SAME only for even sizes, and it gets ${layer.inShape[0]}x${layer.inShape[1]}`);
+  }
+  const kernel = tensors.get(s.layer.name, s.depthwise ? 'depthwise_kernel' : 'kernel', true);
+  const bias = s.useBias ? tensors.get(s.layer.name, 'bias', true) : undefined;
+  const bn = s.bn!;
+  const channels = kernel.shape[kernel.shape.length - (s.depthwise ? 2 : 1)] ?? 0;
+  // Sizes that come from a shape with a zero in it have no data behind them: cap before allocating.
+  if (channels > MAX_CHANNELS) fail(ErrorCodes.WEIGHT_SHAPE, `${s.layer.name}: kernel shape ${formatShape(kernel.shape)} has more than ${MAX_CHANNELS} channels`);
+  const gamma = bn.config.scale === false ? constant(channels, 1) : tensors.get(bn.name, 'gamma', true);
+  const beta = bn.config.center === false ? constant(channels, 0) : tensors.get(bn.name, 'beta', true);
+  const mean = tensors.get(bn.name, 'moving_mean', true);
+  const variance = tensors.get(bn.name, 'moving_variance', true);
+  if (bias && bias.data.length !== mean.data.length) fail(ErrorCodes.WEIGHT_SHAPE, `${s.layer.name}/bias: shape ${formatShape(bias.shape)}, expected ${formatShape(mean.shape)}`);
+  return [
+    [`${layer.scope}/${s.depthwise ? 'depthwise_weights' : 'weights'}`, kernel],
+    [`${layer.scope}/BatchNorm/gamma`, gamma],
+    [`${layer.scope}/BatchNorm/beta`, beta],
+    // BN(x + b) = BN'(x) with moving_mean' = moving_mean - b.
+    [`${layer.scope}/BatchNorm/moving_mean`, bias ? { shape: mean.shape, data: mean.data.map((m, k) => m - bias.data[k]!) } : mean],
+    [`${layer.scope}/BatchNorm/moving_variance`, variance],
+  ];
+}
+
+const constant = (channels: number, value: number): NamedTensor => ({ shape: [channels], data: new Float32Array(channels).fill(value) });
+
+/** The classifier as the logits layer: conv_preds as it is, a Dense [C, K] as [1, 1, C, K]; zeros for no bias. */
+function headWeights(head: Classifier, kernel: NamedTensor, logits: ConvLayer, tensors: WeightLookup): [string, NamedTensor][] {
+  const k = kernel.shape;
+  const numClasses = k[k.length - 1]!;
+  const bias = head.layer.config.use_bias !== false ? tensors.get(head.layer.name, 'bias', true) : constant(numClasses, 0);
+  if (head.dense && k.length !== 2) fail(ErrorCodes.WEIGHT_SHAPE, `${head.layer.name}/kernel: expected a Dense kernel [C, K], got ${formatShape(k)}`);
+  return [
+    [`${logits.scope}/weights`, head.dense ? { shape: [1, 1, k[0]!, k[1]!], data: kernel.data } : kernel],
+    [`${logits.scope}/biases`, bias],
+  ];
 }
 
 function readLayers(json: Obj): KerasLayer[] {

@@ -13,6 +13,8 @@ import { formatShape } from '../model/weights.js';
 
 /** model.json is text; anything bigger than this is not a MobileNet manifest (bad-inputs case 2). */
 export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/** The most shard files one manifest may list (TF.js writes 4 MB shards: 1024 of them is 4 GB). */
+export const MAX_SHARD_FILES = 1024;
 /** A shard file may exceed its tensors by this much and still be read, so the parser can say what is wrong with it. */
 export const SHARD_SLACK = 64 * 1024;
 
@@ -75,12 +77,17 @@ async function locateModelJson(source: string | URL): Promise<JsonLocation> {
   const url = asUrl(source);
   if (url) {
     const jsonUrl = url.pathname.endsWith('/') ? new URL('model.json', url) : url;
+    const folder = new URL('.', jsonUrl);
     return {
       where: jsonUrl,
       beside: (p) => {
         const shard = new URL(p, jsonUrl);
-        // Manifest paths are checked as relative names; a URL must still land on the model's origin.
+        // Manifest paths are checked as relative names (also percent-decoded); the URL they
+        // resolve to must still lie in model.json's folder, on its origin.
         if (shard.origin !== jsonUrl.origin) fail(ErrorCodes.MANIFEST, `shard ${describe(p)} resolves to ${shard.href}, outside ${jsonUrl.origin}`);
+        if (!shard.pathname.startsWith(folder.pathname) || shard.search !== '' || shard.hash !== '') {
+          fail(ErrorCodes.MANIFEST, `shard ${describe(p)} resolves to ${shard.href}, outside the model's folder ${folder.href}`);
+        }
         return shard;
       },
     };
@@ -115,9 +122,16 @@ export async function readTfjsModelFiles(
   }
   const chosen = kind ?? tfjsKindOf(parsed);
   const json = parseModelJson(parsed, chosen);
+  const groups = readManifest(json, chosen);
+  // One budget for all shards: the weights' bytes and SHARD_SLACK once, however many paths list the same bytes.
+  let budget = groups.reduce((n, g) => n + g.bytes, 0) + SHARD_SLACK;
   const shards: Uint8Array[] = [];
-  for (const group of readManifest(json, chosen)) {
-    for (const p of group.paths) shards.push(await readBytes(location.beside(p), group.bytes + SHARD_SLACK, options));
+  for (const group of groups) {
+    for (const p of group.paths) {
+      const bytes = await readBytes(location.beside(p), Math.min(group.bytes + SHARD_SLACK, budget), options);
+      budget -= bytes.length;
+      shards.push(bytes);
+    }
   }
   return { json, shards, kind: chosen };
 }
@@ -164,6 +178,8 @@ export function readManifest(json: Obj, kind: TfjsKind): Group[] {
   if (!Array.isArray(wm) || wm.length === 0) {
     fail(ErrorCodes.MANIFEST, 'weightsManifest: expected a non-empty list of {paths, weights} groups');
   }
+  const pathCount = wm.reduce((n: number, g: unknown) => n + (isObject(g) && Array.isArray(g.paths) ? g.paths.length : 0), 0);
+  if (pathCount > MAX_SHARD_FILES) fail(ErrorCodes.MANIFEST, `weightsManifest: lists ${pathCount} shard files, more than the ${MAX_SHARD_FILES} read`);
   const seen = new Set<string>();
   return wm.map((g: unknown, gi): Group => {
     const where = `weightsManifest[${gi}]`;
@@ -203,15 +219,30 @@ export function readManifest(json: Obj, kind: TfjsKind): Group[] {
   });
 }
 
-/** A relative path that stays in the model's folder, also once percent-decoded (`%2e%2e/`). */
-function isPlainRelativePath(p: string): boolean {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(p);
-  } catch {
-    return false;
+/**
+ * A relative path that stays in the model's folder, also percent-decoded (`%2e%2e/`, `..%2f`, and
+ * `%252e%252e/` decoded twice), and that a URL parser reads as written: no control characters
+ * (URL parsers drop tabs and newlines, so `.\t./x` would be `../x`), no leading or trailing
+ * spaces (trimmed), no `\`, `:`, `?`, `#`.
+ */
+export function isPlainRelativePath(p: string): boolean {
+  // Every decoding of it, as a server that decodes once more than it should would read it (`%252e%252e/`).
+  // A name still changing after four decodings is no plain file name either.
+  const forms = [p];
+  for (;;) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(forms[forms.length - 1]!);
+    } catch {
+      return false;
+    }
+    if (decoded === forms[forms.length - 1]) break;
+    if (forms.length > 4) return false;
+    forms.push(decoded);
   }
-  return [p, decoded].every((q) => q !== '' && !q.startsWith('/') && !/[\\:?#]/.test(q) && !q.split('/').includes('..'));
+  return forms.every(
+    (q) => q !== '' && q === q.trim() && !q.startsWith('/') && !/[\\:?#\u0000-\u001f\u007f]/.test(q) && !q.split('/').includes('..'),
+  );
 }
 
 function readShape(name: string, shape: unknown): number[] {

@@ -40,8 +40,9 @@
  */
 import { inflateSync } from 'fflate';
 import { ErrorCodes, describe, fail } from '../errors.js';
-import { MOBILENET_V1_CONV_DEFS, buildArchitecture, convLayers, type Architecture, type MobileNetOptions } from '../model/architecture.js';
-import { checkWeights, formatShape, type WeightMap } from '../model/weights.js';
+import { MOBILENET_V1_CONV_DEFS, buildArchitecture, convLayers, type Architecture, type ConvLayer, type MobileNetOptions } from '../model/architecture.js';
+import { checkWeights, formatShape, type NamedTensor, type WeightMap } from '../model/weights.js';
+import { BODY_CONVS, alphaByAgreement, chainMismatch } from './layer-table.js';
 import type { LoadedModel } from './types.js';
 
 const bad = (message: string): never => fail(ErrorCodes.TFLITE, message);
@@ -379,117 +380,160 @@ interface ConvStep {
 /** Loads a MobileNet v1 from TFLite bytes; see the module comment. */
 export function readTfliteModel(bytes: Uint8Array): LoadedModel {
   const model = parseTflite(bytes);
-  const { tensors, operators } = model;
+  const { input, h, w, pixelNormalization } = readInput(model);
+  const { convs, pool } = walkOperators(model, input);
+  const options = tfliteOptions(convs, h, w);
+  const arch = architecture(options);
+  const weights = mapConvs(model, convs, convLayers(arch));
+  checkPool(pool, arch);
+  checkWeights(arch, weights, { strict: true });
+  const labels = readLabels(bytes, model, arch.options.numClasses);
+  return { format: 'tflite', options, weights, pixelNormalization, ...(labels ? { labels } : {}) };
+}
+
+/** The one input tensor: [1, H, W, 3], UINT8 quantized as (u8 - 128) / 128, or FLOAT32. */
+function readInput(model: TfliteModel): { input: TfliteTensor; h: number; w: number; pixelNormalization: LoadedModel['pixelNormalization'] } {
   if (model.inputs.length !== 1) bad(`tflite: expected 1 subgraph input, found ${model.inputs.length}`);
-  const input = tensors[model.inputs[0]!]!;
+  const input = model.tensors[model.inputs[0]!]!;
   const [n, h, w, c] = input.shape;
   if (input.shape.length !== 4 || n !== 1 || c !== 3 || !(h! >= 1 && h! <= 8192) || !(w! >= 1 && w! <= 8192)) {
     bad(`tflite: input ${input.name} has shape ${formatShape(input.shape)}; expected [1, H, W, 3]`);
   }
-  let pixelNormalization: LoadedModel['pixelNormalization'];
   if (input.type === TensorType.UINT8) {
     if (input.scale.length !== 1 || input.scale[0] !== 0.0078125 || input.zeroPoint[0] !== 128) {
       bad(`tflite: input ${input.name} is quantized with scale ${describe(input.scale)} zero point ${describe(input.zeroPoint)}; expected 0.0078125 and 128 ((u8 - 128) / 128)`);
     }
-    pixelNormalization = 'tflite-uint8';
-  } else if (input.type === TensorType.FLOAT32) {
-    pixelNormalization = 'unit-signed';
-  } else {
-    return bad(`tflite: input ${input.name} is ${typeName(input.type)}; expected UINT8 or FLOAT32`);
+    return { input, h: h!, w: w!, pixelNormalization: 'tflite-uint8' };
   }
+  if (input.type === TensorType.FLOAT32) return { input, h: h!, w: w!, pixelNormalization: 'unit-signed' };
+  return bad(`tflite: input ${input.name} is ${typeName(input.type)}; expected UINT8 or FLOAT32`);
+}
 
-  // Walk the chain from the input: each operator must read the previous one's output.
-  const convs: ConvStep[] = [];
-  let pool: { op: TfliteOperator; filter: [number, number]; output: TfliteTensor } | null = null;
-  let cur = input.index;
-  let tail = 0; // 0: body and pool, 1: after the logits (RESHAPE/SQUEEZE), 2: after SOFTMAX
-  for (const op of operators) {
-    const name = `operator ${op.index} (${opName(op.code)})`;
-    if (op.inputs[0] !== cur) bad(`tflite: ${name} reads tensor ${op.inputs[0]}, expected ${cur} (the previous operator's output): the graph is not a chain`);
-    if (op.outputs.length !== 1) bad(`tflite: ${name} has ${op.outputs.length} outputs, expected 1`);
-    const output = tensors[op.outputs[0]!]!;
-    switch (op.code) {
-      case BuiltinOperator.CONV_2D:
-      case BuiltinOperator.DEPTHWISE_CONV_2D: {
-        if (tail > 0 || convs.length > 28 || (pool !== null && convs.length !== 27)) bad(`tflite: unexpected ${name} after the logits`);
-        convs.push(readConv(op, name, tensors, output));
-        break;
+interface PoolStep {
+  op: TfliteOperator;
+  filter: [number, number];
+  output: TfliteTensor;
+}
+
+/** Where the walk is: what was read so far, and the tensor the next operator must read. */
+interface Walk {
+  readonly convs: readonly ConvStep[];
+  readonly pool: PoolStep | null;
+  /** 0: body and pool, 1: after the logits (RESHAPE/SQUEEZE), 2: after SOFTMAX. */
+  readonly tail: 0 | 1 | 2;
+  /** The previous operator's output. */
+  readonly cur: number;
+}
+
+const opLabel = (op: TfliteOperator) => `operator ${op.index} (${opName(op.code)})`;
+
+/**
+ * Walks the operators from the input, each reading the previous one's output: 27 convolutions in
+ * the table's order, AVERAGE_POOL_2D, the logits convolution, then RESHAPE/SQUEEZE and SOFTMAX
+ * optionally; the subgraph's output is the last operator's.
+ */
+function walkOperators(model: TfliteModel, input: TfliteTensor): { convs: ConvStep[]; pool: PoolStep } {
+  const start: Walk = { convs: [], pool: null, tail: 0, cur: input.index };
+  const end = model.operators.reduce((walk, op) => addOperator(walk, op, model.tensors), start);
+  const { convs, pool } = end;
+  const mismatch = chainMismatch(convs.slice(0, BODY_CONVS).map(foundConv));
+  if (convs.length !== BODY_CONVS + 1 || pool === null) {
+    return bad(`tflite: found ${convs.length} convolutions${pool ? ' and a pool' : ' and no pool'}; expected ${BODY_CONVS}, AVERAGE_POOL_2D, the logits convolution${mismatch ? `: ${mismatch}` : ''}`);
+  }
+  if (mismatch) bad(`tflite: ${mismatch}`);
+  if (model.outputs.length !== 1 || model.outputs[0] !== end.cur) {
+    bad(`tflite: subgraph outputs ${describe(model.outputs)}; expected [${end.cur}], the last operator's output`);
+  }
+  return { convs: [...convs], pool };
+}
+
+const foundConv = (s: ConvStep) => ({ name: `${opLabel(s.op)}, output ${s.output.name}`, depthwise: s.depthwise });
+
+function addOperator(walk: Walk, op: TfliteOperator, tensors: TfliteTensor[]): Walk {
+  const name = opLabel(op);
+  if (op.inputs[0] !== walk.cur) bad(`tflite: ${name} reads tensor ${op.inputs[0]}, expected ${walk.cur} (the previous operator's output): the graph is not a chain`);
+  if (op.outputs.length !== 1) bad(`tflite: ${name} has ${op.outputs.length} outputs, expected 1`);
+  const output = tensors[op.outputs[0]!]!;
+  const { convs, pool, tail } = walk;
+  const moved = { ...walk, cur: output.index };
+  switch (op.code) {
+    case BuiltinOperator.CONV_2D:
+    case BuiltinOperator.DEPTHWISE_CONV_2D:
+      if (tail > 0 || convs.length > BODY_CONVS + 1 || (pool !== null && convs.length !== BODY_CONVS)) bad(`tflite: unexpected ${name} after the logits`);
+      return { ...moved, convs: [...convs, readConv(op, name, tensors, output)] };
+    case BuiltinOperator.AVERAGE_POOL_2D: {
+      if (pool !== null || convs.length !== BODY_CONVS) {
+        const mismatch = pool === null ? chainMismatch(convs.map(foundConv)) : null;
+        bad(`tflite: ${name} after ${convs.length} convolutions; expected one pool after ${BODY_CONVS}${mismatch ? `: ${mismatch}` : ''}`);
       }
-      case BuiltinOperator.AVERAGE_POOL_2D: {
-        if (pool !== null || convs.length !== 27) bad(`tflite: ${name} after ${convs.length} convolutions; expected one pool after 27`);
-        const o = builtinOptions(op, OptionsType.Pool2DOptions, name);
-        const padding = o.i8(0, 'padding', 0);
-        if (padding !== Padding.VALID) bad(`tflite: ${name} has padding ${padding === Padding.SAME ? 'SAME' : padding}, expected VALID`);
-        const act = o.i8(5, 'fused_activation_function', 0);
-        if (act !== Activation.NONE) bad(`tflite: ${name} fuses ${ACTIVATION_NAMES[act] ?? act}, expected NONE`);
-        pool = { op, filter: [o.i32(4, 'filter_height', 0), o.i32(3, 'filter_width', 0)], output };
-        break;
-      }
-      case BuiltinOperator.RESHAPE:
-      case BuiltinOperator.SQUEEZE:
-        if (convs.length !== 28 || tail !== 0) bad(`tflite: unexpected ${name}; expected it right after the logits convolution`);
-        tail = 1;
-        break;
-      case BuiltinOperator.SOFTMAX:
-        if (convs.length !== 28 || tail === 2) bad(`tflite: unexpected ${name}; expected it after the logits`);
-        tail = 2;
-        break;
-      default:
-        bad(`tflite: unsupported ${name}; a MobileNet v1 has CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, RESHAPE/SQUEEZE, SOFTMAX`);
+      return { ...moved, pool: readPool(op, name, output) };
     }
-    cur = output.index;
+    case BuiltinOperator.RESHAPE:
+    case BuiltinOperator.SQUEEZE:
+      if (convs.length !== BODY_CONVS + 1 || tail !== 0) bad(`tflite: unexpected ${name}; expected it right after the logits convolution`);
+      return { ...moved, tail: 1 };
+    case BuiltinOperator.SOFTMAX:
+      if (convs.length !== BODY_CONVS + 1 || tail === 2) bad(`tflite: unexpected ${name}; expected it after the logits`);
+      return { ...moved, tail: 2 };
+    default:
+      return bad(`tflite: unsupported ${name}; a MobileNet v1 has CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, RESHAPE/SQUEEZE, SOFTMAX`);
   }
-  if (convs.length !== 28 || pool === null) {
-    return bad(`tflite: found ${convs.length} convolutions${pool ? ' and a pool' : ' and no pool'}; expected 27, AVERAGE_POOL_2D, the logits convolution`);
-  }
-  if (model.outputs.length !== 1 || model.outputs[0] !== cur) {
-    bad(`tflite: subgraph outputs ${describe(model.outputs)}; expected [${cur}], the last operator's output`);
-  }
+}
 
-  // Options from the shapes, then every operator against the layer table.
-  const last = convs[26]!.filter; // Conv2d_13_pointwise, OHWI
-  const logitsStep = convs[27]!;
-  const options: MobileNetOptions = {
-    depthMultiplier: last.shape[0]! / MOBILENET_V1_CONV_DEFS[13]!.depth,
-    inputSize: h === w ? h! : [h!, w!],
-    numClasses: logitsStep.filter.shape[0]!,
+function readPool(op: TfliteOperator, name: string, output: TfliteTensor): PoolStep {
+  const o = builtinOptions(op, OptionsType.Pool2DOptions, name);
+  const padding = o.i8(0, 'padding', 0);
+  if (padding !== Padding.VALID) bad(`tflite: ${name} has padding ${padding === Padding.SAME ? 'SAME' : padding}, expected VALID`);
+  const act = o.i8(5, 'fused_activation_function', 0);
+  if (act !== Activation.NONE) bad(`tflite: ${name} fuses ${ACTIVATION_NAMES[act] ?? act}, expected NONE`);
+  return { op, filter: [o.i32(4, 'filter_height', 0), o.i32(3, 'filter_width', 0)], output };
+}
+
+/** Options from the shapes: alpha from the full convolutions' filters (OHWI) by agreement, classes from the logits. */
+function tfliteOptions(convs: readonly ConvStep[], h: number, w: number): MobileNetOptions {
+  const last = convs[BODY_CONVS - 1]!.filter; // Conv2d_13_pointwise, OHWI
+  const channels = convs.slice(0, BODY_CONVS).filter((s) => !s.depthwise).map((s) => (s.filter.shape.length === 4 ? s.filter.shape[0] : undefined));
+  return {
+    depthMultiplier: alphaByAgreement(channels) ?? last.shape[0]! / MOBILENET_V1_CONV_DEFS[MOBILENET_V1_CONV_DEFS.length - 1]!.depth,
+    inputSize: h === w ? h : [h, w],
+    numClasses: convs[BODY_CONVS]!.filter.shape[0]!,
   };
-  const arch = architecture(options);
-  const layers = convLayers(arch);
-  const weights: WeightMap = new Map();
-  convs.forEach((step, i) => {
-    const layer = layers[i]!;
-    const kind = step.depthwise ? 'depthwise' : i === 0 ? 'conv' : i === 27 ? 'logits' : 'pointwise';
-    if (kind !== layer.kind || step.stride !== layer.stride) {
-      bad(`tflite: operator ${step.op.index} is a ${kind} convolution with stride ${step.stride}; ${layer.name} is ${layer.kind} with stride ${layer.stride}`);
-    }
-    const wantAct = layer.kind === 'logits' ? Activation.NONE : Activation.RELU6;
-    if (step.activation !== wantAct) {
-      bad(`tflite: operator ${step.op.index} (${layer.name}) fuses ${ACTIVATION_NAMES[step.activation] ?? step.activation}; expected ${ACTIVATION_NAMES[wantAct]}`);
-    }
-    const [oh, ow, oc] = layer.outShape;
-    checkShape(step.output, [1, oh, ow, oc], layer.name);
-    const filter = dequantize(model, step.filter);
-    const bias = dequantize(model, step.bias);
-    const fs = step.filter.shape;
-    if (fs.length !== 4) bad(`tflite: ${layer.name} filter ${step.filter.name} has shape ${formatShape(fs)}; expected rank 4`);
-    if (layer.kind === 'depthwise') {
-      if (fs[0] !== 1) bad(`tflite: ${layer.name} depthwise filter ${step.filter.name} has shape ${formatShape(fs)}; expected [1, kh, kw, C]`);
-      weights.set(`${layer.scope}/depthwise_weights`, { shape: [fs[1]!, fs[2]!, fs[3]!, 1], data: filter });
-    } else {
-      weights.set(`${layer.scope}/weights`, { shape: [fs[1]!, fs[2]!, fs[3]!, fs[0]!], data: ohwiToHwio(filter, fs) });
-    }
-    weights.set(`${layer.scope}/biases`, { shape: [...step.bias.shape], data: bias });
-  });
-  const found = pool;
+}
+
+/** Every convolution against its table layer (kind, stride, activation, output shape), its weights dequantized into TF-Slim layouts. */
+function mapConvs(model: TfliteModel, convs: readonly ConvStep[], layers: readonly ConvLayer[]): WeightMap {
+  return new Map(convs.flatMap((step, i) => convWeights(model, step, i, layers[i]!)));
+}
+
+function convWeights(model: TfliteModel, step: ConvStep, i: number, layer: ConvLayer): [string, NamedTensor][] {
+  const kind = step.depthwise ? 'depthwise' : i === 0 ? 'conv' : i === BODY_CONVS ? 'logits' : 'pointwise';
+  if (kind !== layer.kind || step.stride !== layer.stride) {
+    bad(`tflite: operator ${step.op.index} is a ${kind} convolution with stride ${step.stride}; ${layer.name} is ${layer.kind} with stride ${layer.stride}`);
+  }
+  const wantAct = layer.kind === 'logits' ? Activation.NONE : Activation.RELU6;
+  if (step.activation !== wantAct) {
+    bad(`tflite: operator ${step.op.index} (${layer.name}) fuses ${ACTIVATION_NAMES[step.activation] ?? step.activation}; expected ${ACTIVATION_NAMES[wantAct]}`);
+  }
+  const [oh, ow, oc] = layer.outShape;
+  checkShape(step.output, [1, oh, ow, oc], layer.name);
+  const filter = dequantize(model, step.filter);
+  const bias: [string, NamedTensor] = [`${layer.scope}/biases`, { shape: [...step.bias.shape], data: dequantize(model, step.bias) }];
+  const fs = step.filter.shape;
+  if (fs.length !== 4) bad(`tflite: ${layer.name} filter ${step.filter.name} has shape ${formatShape(fs)}; expected rank 4`);
+  if (layer.kind === 'depthwise') {
+    if (fs[0] !== 1) bad(`tflite: ${layer.name} depthwise filter ${step.filter.name} has shape ${formatShape(fs)}; expected [1, kh, kw, C]`);
+    return [[`${layer.scope}/depthwise_weights`, { shape: [fs[1]!, fs[2]!, fs[3]!, 1], data: filter }], bias];
+  }
+  return [[`${layer.scope}/weights`, { shape: [fs[1]!, fs[2]!, fs[3]!, fs[0]!], data: ohwiToHwio(filter, fs) }], bias];
+}
+
+/** The AVERAGE_POOL_2D's window and output against the table's AvgPool_1a. */
+function checkPool(found: PoolStep, arch: Architecture): void {
   const poolLayer = arch.layers.find((l) => l.kind === 'avgpool');
   if (!poolLayer || poolLayer.kind !== 'avgpool' || found.filter[0] !== poolLayer.kernel[0] || found.filter[1] !== poolLayer.kernel[1]) {
-    return bad(`tflite: AVERAGE_POOL_2D window ${describe(found.filter)}; the layer table's AvgPool_1a is ${describe(poolLayer?.kind === 'avgpool' ? poolLayer.kernel : null)}`);
+    bad(`tflite: AVERAGE_POOL_2D window ${describe(found.filter)}; the layer table's AvgPool_1a is ${describe(poolLayer?.kind === 'avgpool' ? poolLayer.kernel : null)}`);
   }
-  checkShape(found.output, [1, ...poolLayer.outShape], 'AvgPool_1a');
-  checkWeights(arch, weights, { strict: true });
-  const labels = readLabels(bytes, model, arch.options.numClasses);
-  return { format: 'tflite', options, weights, pixelNormalization, ...(labels ? { labels } : {}) };
+  checkShape(found.output, [1, ...(poolLayer as { outShape: readonly number[] }).outShape], 'AvgPool_1a');
 }
 
 function builtinOptions(op: TfliteOperator, type: number, name: string): Table {

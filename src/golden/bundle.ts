@@ -16,8 +16,10 @@
  * manifest keys in a fixed order; the same configuration and engine version give the same bytes.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { platform } from '#platform';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import { buildArchitecture, layerWeights, type Architecture, type Flavour } from '../model/architecture.js';
 import { createModel } from '../engine/create.js';
@@ -27,11 +29,13 @@ import { encodeSafetensors, parseSafetensors, readTensorData, writeSafetensors }
 import { Tensor } from '../tensor.js';
 import { encodeNpy, parseNpy } from './npy.js';
 
-export const GOLDEN_FORMAT = 'mobilenet-golden';
-export const GOLDEN_FORMAT_VERSION = 1;
+const GOLDEN_FORMAT = 'mobilenet-golden';
+const GOLDEN_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 /** Largest bundle file read into memory. */
 export const MAX_BUNDLE_FILE_BYTES = 1 << 30;
+/** Largest manifest.json read (one of alpha 1 at 224 with every end point is about 60 KB). */
+export const MAX_MANIFEST_BYTES = 64 << 20;
 
 /**
  * The tolerance rule, per end point E with golden values g and another engine's values o:
@@ -40,7 +44,7 @@ export const MAX_BUNDLE_FILE_BYTES = 1 << 30;
  * rtol 1e-4 is the bound the TF.js oracle tests hold the reference path to (float32 engines
  * that sum in another order land around 1e-6 .. 1e-5); atol covers an all-zero end point.
  */
-export const DEFAULT_TOLERANCE: Tolerance = {
+const DEFAULT_TOLERANCE: Tolerance = {
   rule: 'per end point: max|other - golden| <= max(atol, rtol * max|golden|); NaN or a shape mismatch fails',
   rtol: 1e-4,
   atol: 1e-6,
@@ -106,7 +110,7 @@ export interface GoldenManifest {
 }
 
 /** The input's PRNG stream: mulberry32 seeded with seed XOR this, so it differs from the weights' stream. */
-export const INPUT_SEED_XOR = 0x9e3779b9;
+const INPUT_SEED_XOR = 0x9e3779b9;
 
 /** The bundle's input: x_i = fround(u_i * 2 - 1), u_i = next() / 2^32, mulberry32((seed ^ 0x9e3779b9) >>> 0), row-major NHWC. */
 export function goldenInput(seed: number, batch: number, height: number, width: number): Tensor {
@@ -117,19 +121,19 @@ export function goldenInput(seed: number, batch: number, height: number, width: 
 }
 
 /** Little-endian float32 bytes of a tensor (what the hash, the safetensors slice and the .npy body hold). */
-export function float32Bytes(data: Float32Array): Uint8Array {
+function float32Bytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length * 4);
   const view = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i]!, true);
   return out;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
+function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** A file name for a TF-Slim variable: `/` becomes `.` (no variable name has a dot). */
-export function npyFileName(name: string): string {
+function npyFileName(name: string): string {
   return `${name.replaceAll('/', '.')}.npy`;
 }
 
@@ -235,8 +239,8 @@ export async function createBundle(config: GoldenConfig, engineVersion: string):
 
 /** The version field of this package's package.json. */
 export async function engineVersion(): Promise<string> {
-  const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
-  const version = (JSON.parse(text) as { version?: unknown }).version;
+  const bytes = await platform.readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 1 << 20);
+  const version = (JSON.parse(new TextDecoder().decode(bytes)) as { version?: unknown }).version;
   return typeof version === 'string' ? version : 'unknown';
 }
 
@@ -278,7 +282,7 @@ const isBundlePath = (v: unknown): v is string =>
   typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.includes('\\') && v.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
 
 /** Checks the manifest's shape (not the files). Throws ERR_MANIFEST naming the field. */
-export function validateManifest(json: unknown): GoldenManifest {
+function validateManifest(json: unknown): GoldenManifest {
   if (!isObject(json)) badManifest('the top level', 'a JSON object', json);
   if (json.format !== GOLDEN_FORMAT) badManifest('format', `"${GOLDEN_FORMAT}"`, json.format);
   if (json.format_version !== GOLDEN_FORMAT_VERSION) badManifest('format_version', String(GOLDEN_FORMAT_VERSION), json.format_version);
@@ -288,13 +292,17 @@ export function validateManifest(json: unknown): GoldenManifest {
   if (!isShape(config.resolution) || config.resolution.length !== 2) badManifest('config.resolution', '[height, width]', config.resolution);
   if (!Number.isSafeInteger(config.batch) || (config.batch as number) < 1) badManifest('config.batch', 'a positive integer', config.batch);
   if (config.flavour !== 'tf' && config.flavour !== 'torch') badManifest('config.flavour', '"tf" or "torch"', config.flavour);
+  // Shown in reports and messages: checked here, so no other value (a deep array) is ever turned into text.
+  if (!Number.isSafeInteger(config.seed) || (config.seed as number) < 0) badManifest('config.seed', 'a non-negative integer', config.seed);
+  const input = json.input;
+  if (!isObject(input) || typeof input.generator !== 'string') badManifest('input', '{name, layout, generator, seed} with generator a string', input);
   const endpoints = json.endpoints;
   if (!isObject(endpoints) || !Array.isArray(endpoints.all) || !Array.isArray(endpoints.computed) || ![...endpoints.all, ...endpoints.computed].every((e) => typeof e === 'string')) {
     badManifest('endpoints', '{all: [names], computed: [names]}', endpoints);
   }
-  const all = endpoints.all as string[];
+  const all = new Set(endpoints.all as string[]);
   const computed = endpoints.computed as string[];
-  if (computed.length === 0 || computed.some((e) => !all.includes(e))) badManifest('endpoints.computed', 'a non-empty subset of endpoints.all', computed);
+  if (computed.length === 0 || computed.some((e) => !all.has(e))) badManifest('endpoints.computed', 'a non-empty subset of endpoints.all', computed);
   const tol = json.tolerance;
   if (!isObject(tol) || typeof tol.rtol !== 'number' || typeof tol.atol !== 'number' || !(tol.rtol >= 0) || !(tol.atol >= 0) || typeof tol.rule !== 'string') {
     badManifest('tolerance', '{rule, rtol >= 0, atol >= 0}', tol);
@@ -320,29 +328,33 @@ export function validateManifest(json: unknown): GoldenManifest {
   if (inputs.length !== 1 || inputs[0]!.name !== 'input') badManifest('tensors', 'exactly one tensor of group input, named "input"', inputs.map((t) => t.name));
   const outs = tensors.filter((t) => t.group === 'outputs').map((t) => t.name);
   if (outs.join(',') !== computed.join(',')) badManifest('tensors (group outputs)', `the end points ${computed.join(', ')} in that order`, outs);
-  return json as unknown as GoldenManifest;
+  // The tolerance goes into reports (and --json): only its three fields, nothing else the file added.
+  const tolerance: Tolerance = { rule: tol.rule as string, rtol: tol.rtol as number, atol: tol.atol as number };
+  return { ...json, tolerance } as unknown as GoldenManifest;
 }
 
-async function readBundleFile(dir: string, rel: string): Promise<Uint8Array> {
+/**
+ * A bundle file's bytes, through the platform's reader: a regular file of at most `cap` bytes
+ * (a directory, device, pipe or socket is ERR_IO; nothing is opened that could block or never end).
+ */
+async function readBundleFile(dir: string, rel: string, cap = MAX_BUNDLE_FILE_BYTES): Promise<Uint8Array> {
   const path = join(dir, rel);
   // The manifest's paths are checked to stay inside the bundle; this is the last guard.
   if (!resolve(path).startsWith(resolve(dir) + sep)) fail(ErrorCodes.MANIFEST, `${MANIFEST_FILE}: path ${rel} leaves the bundle`);
-  let size: number;
+  let info;
   try {
-    size = (await stat(path)).size;
+    info = await platform.fileInfo(path);
   } catch (e) {
-    return fail(ErrorCodes.IO, `bundle ${dir}: expected the file ${rel}, found none (${(e as NodeJS.ErrnoException).code ?? e})`, e);
+    const code = ((e as { cause?: { code?: string } })?.cause?.code) ?? (e as Error)?.message;
+    return fail(ErrorCodes.IO, `bundle ${dir}: expected the file ${rel}, found none (${code})`, e);
   }
-  if (size > MAX_BUNDLE_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `bundle ${dir}: ${rel} has ${size} bytes, above the ${MAX_BUNDLE_FILE_BYTES}-byte cap`);
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    return fail(ErrorCodes.IO, `bundle ${dir}: cannot read ${rel}: ${(e as Error).message}`, e);
-  }
+  if (info.kind !== 'file') fail(ErrorCodes.IO, `bundle ${dir}: expected the file ${rel}, found ${info.kind === 'directory' ? 'a directory' : 'a device, pipe or socket'} (not a regular file)`);
+  if (info.size > cap) fail(ErrorCodes.HEADER_LENGTH, `bundle ${dir}: ${rel} has ${info.size} bytes, above the ${cap}-byte cap`);
+  return platform.readFile(path, cap);
 }
 
-/** Re-throws a parser's error with the bundle file named, keeping its code. */
-function inFile<T>(rel: string, f: () => T): T {
+/** Re-throws a parser's error with the file named, keeping its code (verify.ts reads with it too). */
+export function inFile<T>(rel: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
@@ -351,7 +363,7 @@ function inFile<T>(rel: string, f: () => T): T {
   }
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 const formatShape = (s: readonly number[]) => `[${s.join(',')}]`;
 
 /**
@@ -363,7 +375,7 @@ const formatShape = (s: readonly number[]) => `[${s.join(',')}]`;
  * bytes whose SHA-256 differs from the manifest's (ERR_MANIFEST, both hashes named).
  */
 export async function readBundle(dir: string): Promise<GoldenBundle> {
-  const manifestBytes = await readBundleFile(dir, MANIFEST_FILE);
+  const manifestBytes = await readBundleFile(dir, MANIFEST_FILE, MAX_MANIFEST_BYTES);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(manifestBytes));
@@ -379,6 +391,7 @@ export async function readBundle(dir: string): Promise<GoldenBundle> {
     const bytes = await readBundleFile(dir, rel);
     const parsed = inFile(rel, () => parseSafetensors(bytes));
     const names = [...parsed.entries.keys()];
+    const listedNames = new Set(listed.map((t) => t.name));
     for (const t of listed) {
       const entry = parsed.entries.get(t.name);
       if (!entry) {
@@ -391,7 +404,7 @@ export async function readBundle(dir: string): Promise<GoldenBundle> {
       if (hash !== t.sha256) fail(ErrorCodes.MANIFEST, `${rel}: tensor ${t.name}: expected SHA-256 ${t.sha256} (the manifest), found ${hash}: the bytes were changed`);
       if (group === 'input' || group === 'outputs') loaded.set(`${group}:${t.name}`, { shape: entry.shape, data: readTensorData(parsed, entry)! });
     }
-    const unlisted = names.filter((n) => !listed.some((t) => t.name === n));
+    const unlisted = names.filter((n) => !listedNames.has(n));
     if (unlisted.length > 0) fail(ErrorCodes.WEIGHT_UNEXPECTED, `${rel}: tensor ${unlisted[0]} is not listed in ${MANIFEST_FILE} (expected only: ${listed.map((t) => t.name).slice(0, 6).join(', ')}${listed.length > 6 ? ', ...' : ''})`);
   }
   for (const t of manifest.tensors) {

@@ -10,12 +10,12 @@
  * End points the other engine did not produce are reported as missing; they fail nothing, but
  * at least one end point must be compared. Tensors of other names are ignored.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ErrorCodes, MobilenetError, fail } from '../errors.js';
+import { platform } from '#platform';
+import { ErrorCodes, fail } from '../errors.js';
 import { parseSafetensors, readTensorData } from '../formats/safetensors.js';
 import type { NamedTensor } from '../model/weights.js';
-import { MANIFEST_FILE, MAX_BUNDLE_FILE_BYTES, readBundle, type GoldenBundle, type Tolerance } from './bundle.js';
+import { MANIFEST_FILE, MAX_BUNDLE_FILE_BYTES, inFile, readBundle, sameShape, type GoldenBundle, type Tolerance } from './bundle.js';
 import { parseNpy } from './npy.js';
 
 export type OtherKind = 'safetensors' | 'npy' | 'bundle';
@@ -55,10 +55,9 @@ export interface VerifyReport {
 
 /** Drops size-1 dimensions: [1, 1001] and [1, 1, 1, 1001] compare as the same layout. */
 const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** One end point under the tolerance rule. */
-export function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor | undefined, tolerance: Tolerance): EndpointResult {
+function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor | undefined, tolerance: Tolerance): EndpointResult {
   const base = { name, shape: [...golden.shape] };
   if (!other) return { ...base, status: 'missing' };
   if (!sameShape(squeeze(golden.shape), squeeze(other.shape))) {
@@ -121,38 +120,28 @@ export function compareWithBundle(bundle: GoldenBundle, other: OtherOutputs): Ve
   };
 }
 
+/** A regular file of at most MAX_BUNDLE_FILE_BYTES, through the platform's reader (pipes, devices, sockets and directories are ERR_IO). */
 async function readCapped(path: string): Promise<Uint8Array> {
-  try {
-    const info = await stat(path);
-    if (info.size > MAX_BUNDLE_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the ${MAX_BUNDLE_FILE_BYTES}-byte cap`);
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    if (e instanceof MobilenetError) throw e;
-    return fail(ErrorCodes.IO, `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`, e);
-  }
-}
-
-function named<T>(path: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof MobilenetError) fail(e.code, `${path}: ${e.message}`, e);
-    throw e;
-  }
+  const info = await platform.fileInfo(path);
+  if (info.kind === 'file' && info.size > MAX_BUNDLE_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the ${MAX_BUNDLE_FILE_BYTES}-byte cap`);
+  return platform.readFile(path, MAX_BUNDLE_FILE_BYTES);
 }
 
 /** Reads the other engine's outputs from a safetensors file, a folder of .npy files or a bundle. */
 export async function loadOtherOutputs(path: string, bundle: GoldenBundle): Promise<OtherOutputs> {
+  const expected = 'a safetensors file, a folder of .npy files or a bundle folder';
   let info;
   try {
-    info = await stat(path);
+    info = await platform.fileInfo(path);
   } catch (e) {
-    return fail(ErrorCodes.IO, `--outputs ${path}: expected a safetensors file, a folder of .npy files or a bundle folder, found nothing (${(e as NodeJS.ErrnoException).code ?? e})`, e);
+    const code = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
+    return fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found nothing (${code})`, e);
   }
+  if (info.kind === 'other') fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found a device, pipe or socket (not a regular file)`);
   const tensors = new Map<string, NamedTensor>();
-  if (!info.isDirectory()) {
+  if (info.kind === 'file') {
     const bytes = await readCapped(path);
-    const st = named(path, () => parseSafetensors(bytes));
+    const st = inFile(path, () => parseSafetensors(bytes));
     for (const [name, entry] of st.entries) {
       const data = readTensorData(st, entry);
       if (data) tensors.set(name, { shape: entry.shape, data });
@@ -160,7 +149,7 @@ export async function loadOtherOutputs(path: string, bundle: GoldenBundle): Prom
     }
     return { kind: 'safetensors', path, tensors };
   }
-  const entries = await readdir(path);
+  const entries = await platform.listDir(path);
   if (entries.includes(MANIFEST_FILE)) {
     const other = await readBundle(path);
     const a = bundle.input;
@@ -174,10 +163,11 @@ export async function loadOtherOutputs(path: string, bundle: GoldenBundle): Prom
     for (const rel of [basename(t.npy), t.npy]) {
       if (!entries.includes(rel.split('/')[0]!)) continue;
       const file = join(path, rel);
-      const exists = await stat(file).then((s) => s.isFile(), () => false);
+      // Absent: try the next name. Present but not a regular file (a pipe, a device): refused by readCapped.
+      const exists = await platform.fileInfo(file).then(() => true, () => false);
       if (!exists) continue;
       const bytes = await readCapped(file);
-      const npy = named(file, () => parseNpy(bytes, file));
+      const npy = inFile(file, () => parseNpy(bytes, file));
       tensors.set(t.name, { shape: npy.shape, data: npy.data });
       break;
     }

@@ -27,7 +27,8 @@ const JPEG_MAX_MEMORY_MB = 512;
  * unassociated colour, so the stored RGB is the pixel's colour.
  */
 export function decodePng(bytes: Uint8Array): DecodedRgb {
-  const png = decodePngFile(bytes);
+  // Checksums checked, as libpng (and so browsers) do for the chunks that hold the image.
+  const png = decodePngFile(bytes, { checkCrc: true });
   const { width, height, depth, channels, data, palette } = png;
   const n = width * height;
   const rgb = new Uint8Array(n * 3);

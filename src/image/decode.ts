@@ -37,9 +37,9 @@ export function decodeImage(bytes: Uint8Array, name = 'image', options: DecodeOp
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       checkPixels(view.getUint32(16), view.getUint32(20), name);
     }
-    image = attempt(() => decodePng(bytes), name, 'PNG');
+    image = attempt(() => decodePng(bytes), name, 'PNG', bytes);
   } else {
-    image = attempt(() => decodeJpeg(bytes), name, 'JPEG');
+    image = attempt(() => decodeJpeg(bytes), name, 'JPEG', bytes);
     if (options.orientation !== false) image = applyOrientation(image, jpegOrientation(bytes));
   }
   if (!(image.width >= 1 && image.height >= 1) || image.data.length !== image.width * image.height * 3) {
@@ -48,19 +48,52 @@ export function decodeImage(bytes: Uint8Array, name = 'image', options: DecodeOp
   return { width: image.width, height: image.height, data: image.data };
 }
 
-function attempt(decode: () => DecodedRgb, name: string, format: string): DecodedRgb {
+function attempt(decode: () => DecodedRgb, name: string, format: 'PNG' | 'JPEG', bytes: Uint8Array): DecodedRgb {
   try {
     return decode();
   } catch (e) {
-    return fail(ErrorCodes.IMAGE_DECODE, `${name}: cannot decode ${format}: ${decoderMessage(e)}`, e);
+    return fail(ErrorCodes.IMAGE_DECODE, `${name}: cannot decode ${format}: ${decoderMessage(e, format, bytes)}`, e);
   }
 }
 
-/** The decoders' own wording, bounded, with their internal phrasing turned into what it means. */
-function decoderMessage(e: unknown): string {
+const PNG_END = [0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]; // "IEND" and its CRC
+
+/** True when the file ends as a complete one does: a PNG on its IEND chunk, a JPEG on its EOI marker (zero padding allowed). */
+function endsComplete(bytes: Uint8Array, format: 'PNG' | 'JPEG'): boolean {
+  if (format === 'PNG') return bytes.length >= 8 && PNG_END.every((b, i) => bytes[bytes.length - 8 + i] === b);
+  let end = bytes.length;
+  while (end > 2 && bytes[end - 1] === 0) end--;
+  return end >= 4 && bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9;
+}
+
+/**
+ * What the decoders' errors mean, in plain words: fast-png, fflate (its inflate) and jpeg-js word
+ * them for their authors ("Offset is outside the bounds of the DataView", "unknown JPEG marker 0",
+ * "Error while decompressing the data:"); the original stays as the error's cause. A file that
+ * does not end as a complete PNG or JPEG does is reported as truncated, whatever the decoder said.
+ */
+function decoderMessage(e: unknown, format: 'PNG' | 'JPEG', bytes: Uint8Array): string {
   const raw = String((e as Error)?.message ?? e);
-  if (/offset is out of bounds|outside the bounds|unexpected end|end of (the )?(buffer|data)|premature/i.test(raw)) return 'the file is truncated or corrupt';
-  return raw.length > 200 ? `${raw.slice(0, 200)}…` : raw;
+  const cause = String(((e as Error)?.cause as Error | undefined)?.message ?? '');
+  if (/maxMemoryUsageInMB/.test(raw)) return 'the image needs more memory to decode than the 512 MB allowed';
+  if (/maxResolutionInMP/.test(raw)) return `more pixels than the ${MAX_IMAGE_PIXELS}-pixel cap`;
+  if (!endsComplete(bytes, format)) return 'the file is truncated (it ends before the image does)';
+  if (/offset is out of bounds|outside the bounds|unexpected end|premature/i.test(raw)) return 'corrupt file (its data runs past the end of the file)';
+  if (format === 'PNG') {
+    if (/unexpected EOF/i.test(`${raw} ${cause}`)) return 'the compressed pixel data is corrupt (it ends early)';
+    if (/decompress|invalid (block type|length\/literal|distance|zlib)/i.test(`${raw} ${cause}`)) return 'the compressed pixel data is corrupt';
+    const crc = /^CRC mismatch for chunk (\w{4})/.exec(raw);
+    if (crc) return `corrupt file (the checksum of its ${crc[1]} chunk does not match)`;
+    if (/Length mismatch while decoding chunk (\w{4})/.test(raw)) return 'corrupt file (a chunk is not as long as its header says)';
+    if (/unsupported filter|filter method/i.test(raw)) return 'the pixel data is corrupt (unknown row filter)';
+    if (/palette|tRNS/i.test(raw)) return 'corrupt file (its palette or transparency does not match the image)';
+    const unsupported = /(colou?r type|bit depth|interlace method|compression method)\D*(\d+)/i.exec(raw);
+    if (unsupported) return `not a valid PNG (${unsupported[1]!.toLowerCase()} ${unsupported[2]})`;
+    return 'corrupt or unsupported PNG data';
+  }
+  if (/only single frame/i.test(raw)) return 'a JPEG with several frames, which is not supported';
+  if (/unsupported color mode/i.test(raw)) return 'an unsupported JPEG colour mode';
+  return 'the image data is corrupt';
 }
 
 function checkPixels(width: number, height: number, name: string): void {

@@ -19,7 +19,8 @@ const ascii = (bytes: Uint8Array, at: number, text: string) => [...text].every((
 /** The format of an encoded image by its magic bytes; null when it is none we know. */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && bytes[0] === 0x89 && ascii(bytes, 1, 'PNG\r\n\x1a\n')) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  // SOI alone (FF D8) already says JPEG: a file cut after it is a truncated JPEG, not an unknown format.
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xd8 && (bytes.length === 2 || bytes[2] === 0xff)) return 'jpeg';
   if (ascii(bytes, 0, 'GIF87a') || ascii(bytes, 0, 'GIF89a')) return 'gif';
   if (ascii(bytes, 0, 'RIFF') && ascii(bytes, 8, 'WEBP')) return 'webp';
   if (ascii(bytes, 0, 'BM') && bytes.length >= 26) return 'bmp';

@@ -66,9 +66,9 @@ export function checkImageOptions(options: ImageOptions): Required<ImageOptions>
 export type ReadImage = { readonly rgb: RgbImage; readonly name: string } | { readonly tensor: Tensor; readonly name: string };
 
 /** Largest encoded image read from a path or URL. */
-export const MAX_IMAGE_FILE_BYTES = 256 << 20;
+const MAX_IMAGE_FILE_BYTES = 256 << 20;
 
-export const ACCEPTED_IMAGES =
+const ACCEPTED_IMAGES =
   'encoded PNG or JPEG bytes (Uint8Array, ArrayBuffer, Blob, File), raw pixels { data, width, height } (RGBA or RGB, e.g. ImageData), ' +
   'a URL or path of an image file, an HTMLImageElement, HTMLCanvasElement, OffscreenCanvas, ImageBitmap, VideoFrame or HTMLVideoElement (browsers), ' +
   'or a Tensor / ndarray [N, H, W, 3] already normalised';
@@ -103,7 +103,7 @@ function describeInput(input: unknown): string {
   return inBrowser ? `a ${type}, which needs a browser's canvas (this runtime has none)` : `a ${type}`;
 }
 
-export function isRawPixels(v: unknown): v is RawPixels {
+function isRawPixels(v: unknown): v is RawPixels {
   if (v === null || typeof v !== 'object') return false;
   const p = v as RawPixels;
   return (p.data instanceof Uint8Array || p.data instanceof Uint8ClampedArray) && typeof p.width === 'number' && typeof p.height === 'number';

@@ -169,11 +169,11 @@ export interface Architecture {
   readonly output: string;
 }
 
-export const DEFAULT_RESOLUTION = 224;
+const DEFAULT_RESOLUTION = 224;
 /** Largest accepted input side: keeps every allocation bounded. */
 export const MAX_RESOLUTION = 8192;
 /** Largest weight tensor or per-image activation, in elements: 2^30 float32 = 4 GiB, the wasm32 limit. */
-export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+const MAX_TENSOR_ELEMENTS = 2 ** 30;
 
 const TORCH_DEFAULTS = {
   activation: 'relu',
@@ -484,7 +484,7 @@ export function buildArchitecture(options: MobileNetOptions = {}): Architecture 
   return { options: o, inputShape: [o.inputHeight, o.inputWidth, 3], layers, body, endpoints, output };
 }
 
-export function isConvLayer(layer: Layer): layer is ConvLayer {
+function isConvLayer(layer: Layer): layer is ConvLayer {
   return layer.kind === 'conv' || layer.kind === 'depthwise' || layer.kind === 'pointwise' || layer.kind === 'logits';
 }
 
@@ -524,8 +524,4 @@ export function convLayers(arch: Architecture): ConvLayer[] {
 /** Every weight the architecture needs. */
 export function expectedWeights(arch: Architecture, folded: boolean): WeightSpec[] {
   return convLayers(arch).flatMap((l) => layerWeights(l, folded));
-}
-
-export function describeShape(shape: readonly number[]): string {
-  return describe(shape);
 }

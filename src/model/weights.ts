@@ -36,7 +36,7 @@ export function formatShape(shape: readonly number[]): string {
  * True when the layer's BatchNorm is given folded (`<scope>/biases`), false when given as
  * `BatchNorm/*`. A layer with neither counts as folded, so its missing list names `biases`.
  */
-export function isFolded(layer: ConvLayer, weights: WeightMap): boolean {
+function isFolded(layer: ConvLayer, weights: WeightMap): boolean {
   if (!layer.batchNorm || weights.has(`${layer.scope}/biases`)) return true;
   return !BN_FIELDS.some((f) => weights.has(`${layer.scope}/BatchNorm/${f}`));
 }

@@ -27,7 +27,7 @@ const SLACK = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 /** Bytes of rows of A a GEMM call keeps in cache: the host splits M into chunks of this size. */
-export const GEMM_CHUNK_BYTES = 96 * 1024;
+const GEMM_CHUNK_BYTES = 96 * 1024;
 
 export function clampRange(activation: ConvLayer['activation']): [number, number] {
   return activation === 'relu6' ? [0, 6] : activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity];
@@ -40,7 +40,7 @@ interface Planned {
 }
 
 /** Rows of A per GEMM call for depth `k` (a multiple of 4). */
-export const gemmChunkRows = (k: number) => Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
+const gemmChunkRows = (k: number) => Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
 /** Bytes of the scratch the packed GEMM path needs for depth `k`: one chunk of packed rows. */
 export const gemmScratchBytes = (k: number) => gemmChunkRows(k) * k * 4;
 

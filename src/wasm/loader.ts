@@ -93,7 +93,13 @@ export function instantiateKernels(module: WasmModuleLike, memory: WasmMemoryLik
  */
 function selfTest(module: WebAssembly.Module): void {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const { kernels } = instantiateKernels(module, memory);
+  let kernels: KernelExports;
+  try {
+    kernels = instantiateKernels(module, memory).kernels;
+  } catch (error) {
+    // A module with other imports than env.memory, or a start function that traps.
+    return fail(ErrorCodes.WASM_BYTES, `kernels: the module cannot be instantiated with one imported memory (${(error as Error)?.message ?? error})`, error);
+  }
   const f = new Float32Array(memory.buffer);
   const M = 5, K = 9, N = 9;
   const A = Array.from({ length: M * K }, (_, i) => ((i * 7) % 11) - 5);
@@ -123,7 +129,11 @@ function selfTest(module: WebAssembly.Module): void {
   };
   for (const [name, run] of Object.entries(runs)) {
     f.fill(NaN, cOff, cOff + M * N);
-    run();
+    try {
+      run();
+    } catch (error) {
+      fail(ErrorCodes.KERNEL, `kernels: ${name} trapped in the self-test (${(error as Error)?.message ?? error}); these are not working MobileNet kernels`, error);
+    }
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let acc = B[n]!;

@@ -1,9 +1,9 @@
 // `mobilenet classify` end to end, in-process, on a temporary folder with good and broken files.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
 import { repoRoot, requireShared, sharedPath } from '../helpers/shared.js';
 
@@ -29,6 +29,7 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
     writeFileSync(join(dir, 'c-text.png'), 'this is not a picture\n');
     writeFileSync(join(dir, 'notes.txt'), 'ignored: not an image extension\n');
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('walks the folder, reports each broken file with its path, classifies the rest, exits non-zero', async () => {
     const { code, stdout, stderr } = await cli('classify', dir, '--model', model, '--json', '--top', '3');
@@ -87,7 +88,8 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
   });
 
   it('a symlink loop is walked once', async () => {
-    const loop = mkdtempSync(join(tmpdir(), 'classify-loop-'));
+    const loop = join(dir, 'loop');
+    mkdirSync(loop);
     copyFileSync(sharedPath('images/chelsea.png'), join(loop, 'cat.png'));
     symlinkSync(loop, join(loop, 'again'));
     const { code, stdout } = await cli('classify', loop, '--model', model, '--json');
@@ -134,5 +136,7 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
     expect(done.length).toBeLessThan(400);
     expect(done.every((d) => d.top[0].label === 'Egyptian cat')).toBe(true);
     expect(stderr).toMatch(new RegExp(`classified ${done.length}, failed 0, interrupted with ${400 - done.length} not run`));
+    // The lock that kept other runs off the file goes with the run.
+    expect(existsSync(`${out}.lock`)).toBe(false);
   });
 });

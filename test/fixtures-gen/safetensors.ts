@@ -34,7 +34,7 @@ export function frame(header: string | Uint8Array, buffer: Uint8Array = new Uint
   return out;
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {

@@ -2,8 +2,8 @@
  * Mutation sweep (bad-inputs.md, "How to test it"): a small valid file of each format is
  * flipped, truncated and extended many times by fast-check; every outcome must be a correct
  * load (the weights pass the layer table's checks) or a MobilenetError with a code, never any
- * other exception, never a hang (each load is timed). Seeds are fixed so failures replay;
- * MUTATION_RUNS scales the sweep.
+ * other exception, never a hang (each load is timed). JSON edits include deeply nested values
+ * (case 22). Seeds are fixed so failures replay; MUTATION_RUNS scales the sweep.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,12 +83,24 @@ function paths(value: Json, prefix: (string | number)[] = [], out: (string | num
   return out;
 }
 
+/**
+ * Deeply nested JSON (bad-inputs.md case 22): ~10 KB of `[[[...]]]` or `{"a":{"a":...}}`. Edits put
+ * a marker string in the document; `toJson` writes the nesting in its place (JSON.stringify
+ * itself overflows the stack on such depths).
+ */
+const DEEP: Record<string, string> = {
+  '@@DEEP_ARRAY@@': `${'['.repeat(5000)}1${']'.repeat(5000)}`,
+  '@@DEEP_OBJECT@@': `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`,
+};
+const toJson = (doc: Json): string => JSON.stringify(doc).replace(/"@@DEEP_(ARRAY|OBJECT)@@"/g, (m) => DEEP[m.slice(1, -1)]!);
+
 /** A structural edit that keeps the text valid JSON: replace or delete the value at a path. */
 function jsonEdit(doc: Json): fc.Arbitrary<(d: Json) => Json> {
   const all = paths(doc);
   const odd = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
     fc.constantFrom(-1, 0, 1, 1.5, 2 ** 31, 2 ** 53, 1e300, -0, '', 'F16', 'I64', 'same', 'valid', [], {}, [0, 1], [[0, 1], [0, 1]], null),
+    fc.constantFrom(...Object.keys(DEEP), [Object.keys(DEEP)[0]!, 4]),
   );
   return fc.record({ i: fc.nat({ max: all.length - 1 }), value: odd, remove: fc.boolean() }).map(({ i, value, remove }) => (d: Json) => {
     const copy = structuredClone(d) as any;
@@ -150,7 +162,7 @@ describe('mutation sweep', () => {
     const body = good.subarray(headerEnd);
     await fc.assert(
       fc.asyncProperty(jsonEdit(header), async (edit) => {
-        const text = new TextEncoder().encode(JSON.stringify(edit(header)));
+        const text = new TextEncoder().encode(toJson(edit(header)));
         const file = new Uint8Array(8 + text.length + body.length);
         new DataView(file.buffer).setUint32(0, text.length, true);
         file.set(text, 8);
@@ -221,7 +233,7 @@ describe('mutation sweep', () => {
       fc.asyncProperty(target, async ({ file, m }) => {
         const d = join(dir, `l${n++}`);
         mkdirSync(d);
-        const text = file === 'model.json' ? apply(json, m as Mutation) : file === 'edit' ? JSON.stringify((m as (d: Json) => Json)(doc)) : json;
+        const text = file === 'model.json' ? apply(json, m as Mutation) : file === 'edit' ? toJson((m as (d: Json) => Json)(doc)) : json;
         writeFileSync(join(d, 'model.json'), text);
         writeFileSync(join(d, 'group1-shard1of1.bin'), file === 'shard' ? apply(shard, m as Mutation) : shard);
         await outcome(() => loadModelFile(d), tally);

@@ -19,7 +19,7 @@ import { loadModelFile } from '../../src/formats/index.js';
 import { parseTfjsLayersModel } from '../../src/formats/tfjs-layers.js';
 import { readSafetensorsModel, writeSafetensors } from '../../src/formats/safetensors.js';
 import { kerasMobileNet, runKerasTopology, type KerasFixture, type KerasFixtureOptions } from '../fixtures-gen/keras-mobilenet.js';
-import { useTfjsBackend } from '../helpers/tfjs-oracle.js';
+import { useTfjsBackend } from '../../oracles/tfjs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mobilenet-layers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

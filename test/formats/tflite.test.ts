@@ -1,7 +1,7 @@
 /**
  * The three Coral uint8 TFLite models (shared/models, PROVENANCE.md section 2): structure,
  * labels, and our reference path on the shared photos against TensorFlow.js running the same
- * dequantized weights with its own ops (test/helpers/tfjs-oracle.ts: BatchNorm folded, TF SAME
+ * dequantized weights with its own ops (oracles/tfjs.ts: BatchNorm folded, TF SAME
  * padding decided by tf.js itself). Plus crafted bad files, each with its code.
  */
 import { readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { Tensor } from '../../src/tensor.js';
 import { normalizePixels, preprocessImage } from '../../src/image/index.js';
 import { loadModelFile } from '../../src/formats/index.js';
 import { Flatbuffer, parseTflite, readTfliteModel } from '../../src/formats/tflite.js';
-import { runTfjsOracle } from '../helpers/tfjs-oracle.js';
+import { runTfjsOracle } from '../../oracles/tfjs.js';
 import { requireShared, sharedPath } from '../helpers/shared.js';
 import { expectCode } from '../helpers/errors.js';
 

@@ -15,7 +15,7 @@ import { mulberry32, randomWeights } from '../../src/model/random.js';
 import { Tensor } from '../../src/tensor.js';
 import { readSafetensorsModel, writeSafetensors } from '../../src/formats/safetensors.js';
 import { hwioToOihw, isTorchStateDict, oihwToHwio, slimToTorch, torchToSlim } from '../../src/formats/torch-names.js';
-import { useTfjsBackend } from '../helpers/tfjs-oracle.js';
+import { useTfjsBackend } from '../../oracles/tfjs.js';
 import { craftSafetensors, f32Bytes, i64Bytes, type RawEntry } from '../fixtures-gen/safetensors.js';
 import { expectCode } from '../helpers/errors.js';
 

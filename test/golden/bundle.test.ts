@@ -20,7 +20,7 @@ import { createModel } from '../../src/engine/create.js';
 import type { NamedTensor } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';
 import '../../src/wasm/backend.js';
-import { runTfjsOracle } from '../helpers/tfjs-oracle.js';
+import { runTfjsOracle } from '../../oracles/tfjs.js';
 
 /** The CLI's golden and verify commands, in-process, as main.ts runs them. */
 async function cli(...args: string[]) {

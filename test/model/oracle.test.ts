@@ -14,8 +14,8 @@ import { runReference } from '../../src/reference/backend.js';
 import { mulberry32, randomWeights } from '../../src/model/random.js';
 import type { WeightMap } from '../../src/model/weights.js';
 import { Tensor } from '../../src/tensor.js';
-import { runTfjsOracle, type TfjsBackendName } from '../helpers/tfjs-oracle.js';
-import { mobilenetToOnnx } from '../helpers/onnx-oracle.js';
+import { runTfjsOracle, type TfjsBackendName } from '../../oracles/tfjs.js';
+import { mobilenetToOnnx } from '../../oracles/onnx.js';
 
 const TOLERANCE = 1e-4;
 

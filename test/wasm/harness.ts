@@ -61,7 +61,7 @@ export class Harness {
 }
 
 /** Uniform in [0, 1) from the project's seeded generator. */
-export function rng(seed: number): () => number {
+function rng(seed: number): () => number {
   const next = mulberry32(seed);
   return () => next() / 4294967296;
 }

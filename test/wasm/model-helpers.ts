@@ -2,7 +2,6 @@
 import { expect } from 'vitest';
 import { createModel, type CreateModelOptions } from '../../src/engine/create.js';
 import { Tensor } from '../../src/tensor.js';
-import '../../src/wasm/backend.js';
 import { expectBitExact, randomArray } from './harness.js';
 
 /** Runs both backends on the same seeded weights and input; every end point bit-exact. */

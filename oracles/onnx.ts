@@ -1,4 +1,8 @@
 /**
+ * oracles/: MobileNet v1 in other engines: TF.js ops rebuilt from TF-Slim's definition (tfjs.ts)
+ * and the folded network as an ONNX graph (onnx.ts), for test/ to check our engine against and
+ * bench/ to time as peers. They take only types from src/, never our engine or kernels.
+ *
  * The folded network as an ONNX model, for onnxruntime (node and web) to run as a witness and
  * as a benchmark peer. The protobuf is written by hand: only the handful of ModelProto fields
  * a plain feed-forward graph needs, so no protobuf library is pulled in.
@@ -12,8 +16,8 @@
  * itself; symmetric and explicit layers take the layer table's pads, and so do dilated ones
  * (onnxruntime refuses SAME_UPPER with a dilation).
  */
-import type { Architecture, ConvLayer } from '../../src/model/architecture.js';
-import type { FoldedLayer } from '../../src/model/fold.js';
+import type { Architecture, ConvLayer } from '../src/model/architecture.js';
+import type { FoldedLayer } from '../src/model/fold.js';
 
 // --- protobuf wire format: varint (0), length-delimited (2) ---
 

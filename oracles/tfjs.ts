@@ -1,4 +1,8 @@
 /**
+ * oracles/: MobileNet v1 in other engines: TF.js ops rebuilt from TF-Slim's definition (tfjs.ts)
+ * and the folded network as an ONNX graph (onnx.ts), for test/ to check our engine against and
+ * bench/ to time as peers. They take only types from src/, never our engine or kernels.
+ *
  * An independent witness: MobileNet v1 written a second time, in TensorFlow.js ops, by
  * following TF-Slim's `mobilenet_v1_base` / `mobilenet_v1` (and the seed's PyTorch module for
  * `padding: 'symmetric'`) line by line.
@@ -14,8 +18,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import type { Architecture, ResolvedOptions } from '../../src/model/architecture.js';
-import type { WeightMap } from '../../src/model/weights.js';
+import type { Architecture, ResolvedOptions } from '../src/model/architecture.js';
+import type { WeightMap } from '../src/model/weights.js';
 
 export type TfjsBackendName = 'cpu' | 'wasm';
 
