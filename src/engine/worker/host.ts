@@ -15,7 +15,7 @@ import type { ImageInput } from '../../image/sources.js';
 import { Tensor, isNdarray } from '../../tensor.js';
 import type { LoadOptions } from '../load-core.js';
 import type { BatchOptions, CallOptions, Classification, EmbedOptions, ImageModel } from '../mobilenet.js';
-import type { FromWorker, Method, ModelInfo, WorkerPort } from './protocol.js';
+import { MODEL_INFO, type FromWorker, type Method, type ModelInfo, type WorkerPort } from './protocol.js';
 
 interface Pending {
   resolve(value: unknown): void;
@@ -103,15 +103,10 @@ class WorkerClient {
   }
 }
 
+interface WorkerModel extends ModelInfo {}
+// The properties are the worker's answer to `load` (ModelInfo), copied once; calls are forwarded.
 class WorkerModel implements ImageModel {
   readonly inWorker = true;
-  readonly labels: readonly string[] | null;
-  readonly normalization: PixelNormalization;
-  readonly inputShape: readonly [number, number, number];
-  readonly numClasses: number;
-  readonly endpoints: readonly string[];
-  readonly backend: 'reference' | 'wasm';
-  readonly memoryBytes: number | null;
   private disposed = false;
 
   constructor(
@@ -119,13 +114,7 @@ class WorkerModel implements ImageModel {
     info: ModelInfo,
     private readonly transfer: boolean,
   ) {
-    this.labels = info.labels;
-    this.normalization = info.normalization as PixelNormalization;
-    this.inputShape = info.inputShape;
-    this.numClasses = info.numClasses;
-    this.endpoints = info.endpoints;
-    this.backend = info.backend;
-    this.memoryBytes = info.memoryBytes;
+    for (const key of MODEL_INFO) Object.defineProperty(this, key, { value: info[key], enumerable: true });
   }
 
   async classify(image: ImageInput, topK = 5, options: CallOptions = {}): Promise<Classification[]> {
@@ -207,6 +196,8 @@ function callOptions(options: CallOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (options.decoder !== undefined) out.decoder = options.decoder;
   if (options.orientation !== undefined) out.orientation = options.orientation;
+  if (options.timeouts !== undefined) out.timeouts = options.timeouts;
+  if (options.redirects !== undefined) out.redirects = options.redirects;
   return out;
 }
 
@@ -221,7 +212,7 @@ export async function loadInWorker(source: ModelSource | undefined, options: Loa
   let sent: unknown = source;
   const moved: Transferable[] = [];
   if (source instanceof URL || typeof source === 'string') sent = asUrl(source)?.href ?? source;
-  else if (isResponseLike(source)) sent = await readResponse(source as Response, MAX_MODEL_FILE_BYTES, source.url || 'response', { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+  else if (isResponseLike(source)) sent = await readResponse(source as Response, MAX_MODEL_FILE_BYTES, source.url || 'response', { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}), ...(rest.timeouts ? { timeouts: rest.timeouts } : {}) });
   else if (transfer && source instanceof ArrayBuffer) moved.push(source);
   const labels = rest.labels instanceof URL ? rest.labels.href : rest.labels;
   const wasmSource = rest.wasm?.source instanceof URL ? rest.wasm.source.href : rest.wasm?.source;

@@ -4,6 +4,7 @@
  * evaluating its modules.
  */
 import type { LoadProgress } from '../../fetch.js';
+import type { ImageModel } from '../mobilenet.js';
 
 export type Method = 'load' | 'classify' | 'classifyBatch' | 'embed' | 'dispose';
 
@@ -25,15 +26,8 @@ export type FromWorker =
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'progress'; readonly id: number; readonly progress: LoadProgress };
 
-/** What `load` answers: the model's description, so the host can answer property reads itself. */
-export interface ModelInfo {
-  readonly labels: readonly string[] | null;
-  readonly normalization: string;
-  readonly inputShape: readonly [number, number, number];
-  readonly numClasses: number;
-  readonly endpoints: readonly string[];
-  readonly backend: 'reference' | 'wasm';
-  readonly memoryBytes: number | null;
-}
+/** The properties of a model, which `load` answers so that the host can answer property reads itself. */
+export const MODEL_INFO = ['labels', 'normalization', 'inputShape', 'numClasses', 'endpoints', 'backend', 'memoryBytes'] as const;
+export type ModelInfo = Pick<ImageModel, (typeof MODEL_INFO)[number]>;
 
 export type { Port, WorkerPort } from '../../platform/types.js';

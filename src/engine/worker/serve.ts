@@ -8,7 +8,7 @@ import { ErrorCodes, MobilenetError } from '../../errors.js';
 import { Tensor } from '../../tensor.js';
 import { loadInThread, type LoadOptions } from '../load-core.js';
 import type { MobileNet } from '../mobilenet.js';
-import type { FromWorker, Port, SerializedError, ToWorker } from './protocol.js';
+import { MODEL_INFO, type FromWorker, type Port, type SerializedError, type ToWorker } from './protocol.js';
 
 export function serve(port: Port): void {
   let model: MobileNet | null = null;
@@ -31,15 +31,7 @@ export function serve(port: Port): void {
         const [source, options] = args as [never, LoadOptions];
         model?.dispose();
         model = await loadInThread(source, { ...options, signal: controller.signal, onProgress: (progress) => reply({ type: 'progress', id, progress }) });
-        value = {
-          labels: model.labels,
-          normalization: model.normalization,
-          inputShape: model.inputShape,
-          numClasses: model.numClasses,
-          endpoints: model.endpoints,
-          backend: model.backend,
-          memoryBytes: model.memoryBytes,
-        };
+        value = Object.fromEntries(MODEL_INFO.map((key) => [key, model![key]]));
       } else if (method === 'dispose') {
         model?.dispose();
         model = null;
