@@ -8,7 +8,10 @@
  *
  * Each is built the way a user of that engine would run a converted MobileNet: TF.js with its
  * fused conv + bias + activation ops, onnxruntime with an ONNX graph it is free to optimise.
- * One thread everywhere, so every row measures the same thing as our single-threaded wasm.
+ * One thread everywhere (the models stage), so every row measures the same thing as our
+ * single-threaded wasm; the threads stage asks for `threads`: ort-node per session
+ * (intraOpNumThreads), ort-web and TF.js wasm once per process (ort.env.wasm.numThreads before
+ * the first session; TF.js's threaded build forced on by bench/lib/tfjs-threads.ts first).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as ortNode from 'onnxruntime-node';
@@ -25,16 +28,16 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
-export function createPeer(name: PeerChoice, arch: Architecture, folded: readonly FoldedLayer[], batch: number): Promise<Engine> {
+export function createPeer(name: PeerChoice, arch: Architecture, folded: readonly FoldedLayer[], batch: number, threads = 1): Promise<Engine> {
   switch (name) {
     case 'tfjs-wasm':
       return tfjsPeer('wasm', arch, folded, batch);
     case 'tfjs-cpu':
       return tfjsPeer('cpu', arch, folded, batch);
     case 'ort-node':
-      return ortPeer(name, ortNode, arch, folded, batch, ['cpu']);
+      return ortPeer(name, ortNode, arch, folded, batch, ['cpu'], threads);
     case 'ort-web':
-      return ortWebPeer(arch, folded, batch);
+      return ortWebPeer(arch, folded, batch, threads);
   }
 }
 
@@ -104,12 +107,14 @@ async function ortPeer(
   folded: readonly FoldedLayer[],
   batch: number,
   executionProviders: string[],
+  threads = 1,
 ): Promise<Engine> {
   const session = await ort.InferenceSession.create(mobilenetToOnnx(arch, folded, batch), {
     executionProviders,
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: 1,
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
+    executionMode: 'sequential',
     logSeverityLevel: 3,
   });
   const dims = [batch, ...arch.inputShape];
@@ -123,10 +128,11 @@ async function ortPeer(
   };
 }
 
-async function ortWebPeer(arch: Architecture, folded: readonly FoldedLayer[], batch: number): Promise<Engine> {
+async function ortWebPeer(arch: Architecture, folded: readonly FoldedLayer[], batch: number, threads: number): Promise<Engine> {
   // Loaded only when asked for: it brings its own wasm runtime. In Node it finds its .wasm
-  // next to its own module; numThreads 1 keeps it off worker threads.
+  // next to its own module; numThreads 1 keeps it off worker threads. numThreads is read when
+  // the first session starts its runtime: a process runs ort-web on one thread count only.
   const ortWeb = (await import('onnxruntime-web')) as unknown as Ort;
-  ortWeb.env.wasm.numThreads = 1;
-  return ortPeer('ort-web', ortWeb, arch, folded, batch, ['wasm']);
+  ortWeb.env.wasm.numThreads = threads;
+  return ortPeer('ort-web', ortWeb, arch, folded, batch, ['wasm'], threads);
 }

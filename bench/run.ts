@@ -6,6 +6,9 @@
  *   layers   one inference broken down by layer: time share beside Mult-Add share (Table 2)
  *   models   the alpha x resolution grid at batch 1 and 8, ours and the peers (bench/peers.ts),
  *            interleaved, every peer checked against ours before it is timed (Figure 4)
+ *   threads  (only when asked: --stages threads) ours at 1 and 2 threads beside the peers that
+ *            can thread, 1.0 @ 224, 0.5 @ 160, 0.25 @ 128, and 1.0 @ 224 layer by layer
+ *            (bench/stages/threads.ts)
  *
  * Writes bench/results/ (bench/results/quick/ with --quick): a JSON tagged with the runtime, CPU,
  * date and commit, report.md and three SVG plots. Progress goes to stderr. See docs/benchmarks.md.
@@ -29,6 +32,7 @@ import type { Meta, SuiteResults } from './lib/types.js';
 import { kernelStage } from './stages/kernels.js';
 import { layerStage } from './stages/layers.js';
 import { coldScriptBeside, modelStage } from './stages/models.js';
+import { threadsChildBeside, threadsStage } from './stages/threads.js';
 
 const SEED = 1;
 
@@ -39,12 +43,14 @@ const PRESETS = {
     kernels: { timeMs: 250, iterations: 10, warmupMs: 100 },
     layers: { sweeps: 30, timeMs: 3000, warmupMs: 500 },
     models: { rounds: 5, sliceMs: 300, warmupMs: 300, tfjsCpuMaxMacs: 600e6 },
+    threads: { rounds: 6, sliceMs: 300, warmupMs: 300, layerSweeps: 30, layerTimeMs: 4000, quietWaitMs: 120_000 },
   },
   quick: {
     ceiling: { callMs: 10, calls: 15 },
     kernels: { timeMs: 40, iterations: 3, warmupMs: 20 },
     layers: { sweeps: 8, timeMs: 500, warmupMs: 200 },
     models: { rounds: 2, sliceMs: 100, warmupMs: 150, tfjsCpuMaxMacs: 15e6 },
+    threads: { rounds: 2, sliceMs: 100, warmupMs: 150, layerSweeps: 8, layerTimeMs: 500, quietWaitMs: 10_000 },
   },
 } as const;
 
@@ -100,13 +106,13 @@ async function main(o: SuiteOptions): Promise<SuiteResults> {
   const progress = new Progress();
   const cpus = os.cpus();
   const notes: string[] = [
-    'TF.js wasm runs one thread: its threaded build needs SharedArrayBuffer workers and tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false whenever IS_NODE (tfjs issue #3830), so a 2-thread row cannot be measured in Node.',
-    'onnxruntime-node and onnxruntime-web run with 1 intra-op and 1 inter-op thread; ours is single-threaded.',
+    'Models stage: every engine on one thread. TF.js wasm does not use its threaded build in Node (tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false whenever IS_NODE, tfjs issue #3830); the threads stage forces it on (bench/lib/tfjs-threads.ts).',
+    'onnxruntime-node and onnxruntime-web run with 1 intra-op and 1 inter-op thread in the models stage; ours with threads: 1.',
   ];
   if (loadStart[0]! > cpus.length) notes.push(`The 1-minute load at the start (${loadStart[0]!.toFixed(2)}) was above the ${cpus.length} cores: other work competed for the CPU and the times are noisier and slower than on a quiet machine.`);
   progress.note(`bench: node ${process.version}, ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), load ${loadStart.map((v) => v.toFixed(2)).join(' ')}${o.quick ? ', --quick' : ''}`, true);
 
-  const results: SuiteResults = { meta: undefined as unknown as Meta, ceiling: null, kernels: null, layers: null, models: null };
+  const results: SuiteResults = { meta: undefined as unknown as Meta, ceiling: null, kernels: null, layers: null, models: null, threads: null };
   const [alpha, resolution] = [o.alphas[0]!, o.resolutions[0]!];
 
   if (o.stages.includes('ceiling')) {
@@ -135,6 +141,17 @@ async function main(o: SuiteOptions): Promise<SuiteResults> {
     }, progress);
   }
 
+  if (o.stages.includes('threads')) {
+    const threadsPath = path.join(root, 'build', 'kernels-threads.wasm');
+    if (!existsSync(threadsPath)) throw new Error(`${threadsPath} is not built: run npm run build:wasm first`);
+    results.threads = await threadsStage({
+      configs: [{ alpha: 1, resolution: 224 }, { alpha: 0.5, resolution: 160 }, { alpha: 0.25, resolution: 128 }],
+      threads: o.threads, peers: o.peers, ...preset.threads, seed: SEED, baseline: o.baseline,
+      childScript: threadsChildBeside(path.dirname(fileURLToPath(import.meta.url))),
+      kernels: { simd: kernelsPath, threads: threadsPath },
+    }, progress);
+    notes.push(...results.threads.notes);
+  }
   if (results.models?.rows.some((r) => r.engine === 'ort-node')) {
     notes.push('ort-node is native code (MLAS: 8-lane AVX2 with fused multiply-add on x86), not bound by the 4-lane, FMA-less wasm SIMD ceiling above: it is a reference point for what the CPU can do natively, not a wasm peer.');
   }

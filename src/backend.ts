@@ -17,7 +17,17 @@ export interface InferenceBackend {
   readonly name: BackendName;
   /** Bytes of the memory the backend planned (the wasm arena); absent for the reference path. */
   readonly memoryBytes?: number;
+  /** Threads that compute a run (1 unless the wasm backend was built with threads). */
+  readonly threads?: number;
+  /**
+   * Runs synchronously. A threaded backend on a thread that may not block (a browser's main
+   * thread) refuses with ERR_OPTION and offers `runAsync`.
+   */
   run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations;
+  /** The same run, waiting without blocking this thread (present on threaded backends). */
+  runAsync?(input: Float32Array, batch: number, keep: ReadonlySet<string>): Promise<Activations>;
+  /** True when `run` cannot be called here and `runAsync` must be. */
+  readonly mustRunAsync?: boolean;
   dispose(): void;
 }
 
@@ -27,13 +37,25 @@ export interface InferenceBackend {
  */
 export type WasmSource = Uint8Array | ArrayBuffer | string | URLLike | WasmModuleLike;
 
+/**
+ * The kernel builds by name: `simd` the base build (kernels.wasm), `threads` the build over a
+ * shared memory that `threads > 1` runs (kernels-threads.wasm). A build not named is the package's own.
+ */
+export interface WasmBuilds {
+  simd?: WasmSource;
+  threads?: WasmSource;
+}
+
 /** Where the wasm kernels come from and how much memory they may plan. */
 export interface WasmOptions {
-  /** Default: the package's own `kernels.wasm` (found beside the package, or bundled). */
-  source?: WasmSource;
+  /**
+   * Default: the package's own `kernels.wasm` (found beside the package, or bundled). One source
+   * is the base SIMD build; `{ simd, threads }` names each build (threads: kernels-threads.wasm).
+   */
+  source?: WasmSource | WasmBuilds;
   /** Refuse a plan above this many bytes (ERR_MEMORY_LIMIT). Default: the wasm32 limit, 4 GiB. */
   maxMemoryBytes?: number;
 }
 
-/** Makes a backend for a built model. */
-export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions) => Promise<InferenceBackend>;
+/** Makes a backend for a built model; `threads`: how many threads may compute (already checked, >= 1). */
+export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions, threads: number) => Promise<InferenceBackend>;

@@ -10,8 +10,14 @@
  * each (default 1.0 @ 224).
  * --layers: which layers the kernel and layer stages time: comma-separated indices (0 = Conv2d_0),
  * ranges (3-6), names (Conv2d_1_depthwise) or globs (*_depthwise). Default: all.
+ * --stages threads (not in the default set): ours at 1 and --threads N threads (default 2) beside
+ * the peers that can thread, at 1.0 @ 224, 0.5 @ 160 and 0.25 @ 128, batch 1, and the first of
+ * those layer by layer; --baseline DIR also times another build of this package (the committed
+ * HEAD built in a temporary clone) at 1 thread.
  */
-const STAGES = ['ceiling', 'kernels', 'layers', 'models'] as const;
+const STAGES = ['ceiling', 'kernels', 'layers', 'models', 'threads'] as const;
+/** What runs without --stages. */
+const DEFAULT_STAGES: readonly Stage[] = ['ceiling', 'kernels', 'layers', 'models'];
 export type Stage = (typeof STAGES)[number];
 const PEER_NAMES = ['tfjs-wasm', 'tfjs-cpu', 'ort-web', 'ort-node'] as const;
 export type PeerChoice = (typeof PEER_NAMES)[number];
@@ -27,16 +33,20 @@ export interface SuiteOptions {
   json: boolean;
   /** Output folder; default bench/results (bench/results/quick with --quick). */
   out: string | null;
+  /** The threads stage: the thread count set beside 1. */
+  threads: number;
+  /** The threads stage: another build of this package to time at 1 thread (its root folder). */
+  baseline: string | null;
 }
 
 export class OptionError extends Error {}
 
-const FLAGS_WITH_VALUE = new Set(['--alpha', '--resolution', '--batch', '--layers', '--peers', '--stages', '--out']);
+const FLAGS_WITH_VALUE = new Set(['--alpha', '--resolution', '--batch', '--layers', '--peers', '--stages', '--out', '--threads', '--baseline']);
 const FLAGS = new Set(['--quick', '--json', '--help']);
 
 export const USAGE = `npm run bench -- [--quick] [--alpha 1,0.75,0.5,0.25] [--resolution 224,192,160,128] [--batch 1,8]
                  [--layers 0-5,Conv2d_13_pointwise,*_depthwise] [--peers tfjs-wasm,tfjs-cpu,ort-web,ort-node|none]
-                 [--stages ceiling,kernels,layers,models] [--out DIR] [--json]`;
+                 [--stages ceiling,kernels,layers,models,threads] [--threads 2] [--baseline DIR] [--out DIR] [--json]`;
 
 function list(flag: string, value: string): string[] {
   const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -85,7 +95,7 @@ export function parseSuiteArgs(argv: readonly string[]): SuiteOptions & { help: 
       peers = [...new Set(items)] as PeerChoice[];
     }
   }
-  let stages: Stage[] = [...STAGES];
+  let stages: Stage[] = [...DEFAULT_STAGES];
   if (get('--stages') !== undefined) {
     const items = list('--stages', get('--stages')!);
     for (const s of items) if (!(STAGES as readonly string[]).includes(s)) throw new OptionError(`--stages: expected some of ${STAGES.join(', ')}, got "${s}"`);
@@ -93,7 +103,8 @@ export function parseSuiteArgs(argv: readonly string[]): SuiteOptions & { help: 
   }
   const layers = get('--layers') ?? null;
   if (layers !== null) list('--layers', layers);
-  return { alphas, resolutions, batches, layers, peers, stages, quick, json: flags.has('--json'), out: get('--out') ?? null, help: flags.has('--help') };
+  const threads = get('--threads') ? numbers('--threads', get('--threads')!, (n) => Number.isInteger(n) && n >= 2 && n <= 64, 'an integer from 2 to 64')[0]! : 2;
+  return { alphas, resolutions, batches, layers, peers, stages, quick, json: flags.has('--json'), out: get('--out') ?? null, help: flags.has('--help'), threads, baseline: get('--baseline') ?? null };
 }
 
 /**

@@ -3,7 +3,7 @@
  * Pure functions of the results (no clock, no file system), so the tests feed them a small
  * synthetic set.
  */
-import type { KernelRow, LayerRow, ModelRow, SuiteResults } from './types.js';
+import type { KernelRow, LayerRow, ModelRow, SuiteResults, ThreadsRow } from './types.js';
 import { barPlot, formatPlain, scatterPlot, type Series } from './svg.js';
 
 export const PLOT_FILES = {
@@ -251,7 +251,7 @@ export function renderReport(r: SuiteResults): string {
       ['l', 'l'],
     ),
     '',
-    'One thread everywhere. Medians and p90 over pooled samples; engines interleaved round by round. A load above the core count means the numbers are noisy.',
+    `${r.threads ? 'One thread everywhere but in the threads section. ' : 'One thread everywhere. '}Medians and p90 over pooled samples; engines interleaved round by round. A load above the core count means the numbers are noisy.`,
     '',
   ];
   if (r.ceiling) {
@@ -266,8 +266,66 @@ export function renderReport(r: SuiteResults): string {
   if (r.models) out.push(...modelsSection(r));
   if (r.layers) out.push(...layersSection(r));
   if (r.kernels) out.push(...kernelsSection(r));
+  if (r.threads) out.push(...threadsSection(r));
   if (m.notes.length) out.push('## Notes', '', ...m.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
+}
+
+function threadsSection(r: SuiteResults): string[] {
+  const t = r.threads!;
+  const N = t.threads;
+  const out = [`## Threads: 1 and ${N}, batch 1`, ''];
+  out.push(
+    'Each engine runs in slices of back-to-back runs, a 100 ms pause before each; a slice (or a layer sweep) during which other work kept more than 0.05 cores busy (/proc/stat) is dropped and run again: on 2 cores, a 2-thread run stalls on any core someone else holds. ' +
+    `Each process times its engines interleaved; ratios are taken within a process: "x ours@1" is the median over ours at 1 thread in the same process, "x ours@${N}" over ours at ${N}. ` +
+      `ort-web and TF.js wasm choose their thread count once per process, so their ${N}-thread rows come from a child process that times ours at 1 and ${N} threads too. ` +
+      'Cores used: process CPU time / wall time over the engine\'s slices (1.00: one core busy; a pool that spins while it waits counts as busy). Ours at any thread count is checked bit for bit against ours at 1 thread before it is timed.',
+    '',
+  );
+  const configs = [...new Map(t.rows.map((x) => [configName(x), x])).values()];
+  for (const c of configs) {
+    const rows = t.rows.filter((x) => x.alpha === c.alpha && x.resolution === c.resolution);
+    const first = (where: 'main' | 'child') => rows.find((x) => x.process === where);
+    const others = (['main', 'child'] as const)
+      .filter((w) => first(w)?.othersBusyCores !== undefined && first(w)?.othersBusyCores !== null)
+      .map((w) => `${w} ${first(w)!.othersBusyCores!.toFixed(2)}${first(w)!.droppedRounds ? ` (${first(w)!.droppedRounds} disturbed slices dropped and run again)` : ''}`);
+    out.push(`### ${configName(c)} (${(c.macs / 1e6).toFixed(1)}M Mult-Adds)`, '');
+    if (others.length) out.push(`Cores kept busy by other work in the slices kept: ${others.join(', ')} (of ${r.meta.cpu.cores}).`, '');
+    const order = (x: ThreadsRow) => (x.process === 'main' ? 0 : 10) + (x.engine === 'ours' ? 0 : x.engine === 'ours-head' ? 1 : 2) + x.threads / 100;
+    out.push(
+      table(
+        ['engine', 'threads', 'process', 'median ms (p90)', 'GMAC/s', 'cores used', 'x ours@1', `x ours@${N}`],
+        [...rows].sort((a, b) => order(a) - order(b)).map((x) => [
+          x.engine, String(x.threads), x.process, `${ms(x.timing.medianMs)} (${ms(x.timing.p90Ms)})`, (x.macs / (x.timing.medianMs * 1e6)).toFixed(2),
+          x.cpuPerWall === null ? '-' : x.cpuPerWall.toFixed(2), x.vsOurs1.toFixed(2), x.vsOursN === null ? '-' : x.vsOursN.toFixed(2),
+        ]),
+        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  if (t.layers) {
+    const l = t.layers;
+    out.push(`### ${configName(l)} layer by layer, 1 and ${N} threads`, '');
+    out.push(
+      `Whole inferences alternating between 1 and ${N} threads, every layer timed where it runs (at ${N} threads: from the end of the layer before until every thread is done with it, the barrier included). ` +
+        `Whole inference: ${ms(l.wholeOne.medianMs)} ms at 1 thread, ${ms(l.wholeMany.medianMs)} ms at ${N} (x${(l.wholeOne.medianMs / l.wholeMany.medianMs).toFixed(2)}).` +
+        (l.othersBusyCores === null ? '' : ` Cores kept busy by other work in the sweeps kept: ${l.othersBusyCores.toFixed(2)}${l.droppedSweeps ? ` (${l.droppedSweeps} disturbed sweeps dropped)` : ''}.`),
+      '',
+    );
+    out.push(
+      table(
+        ['layer', 'kind', 'Mult-Adds', 'items', '1 thread ms', `${N} threads ms`, 'speedup'],
+        l.rows.map((x) => [x.name, x.kind, thousands(x.macs), String(x.items), ms(x.one.medianMs), ms(x.many.medianMs), x.speedup.toFixed(2)]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  if (t.skipped.length) {
+    out.push('### Not timed', '', table(['engine', 'config', 'why'], t.skipped.map((s) => [s.engine, configName(s), s.reason]), ['l', 'l', 'l']), '');
+  }
+  return out;
 }
 
 /** The three plots (only those whose stage ran). */

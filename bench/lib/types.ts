@@ -112,10 +112,63 @@ export interface ModelsResult {
   skipped: Skipped[];
 }
 
+/** One engine at one thread count on one configuration (the threads stage). */
+export interface ThreadsRow {
+  alpha: number;
+  resolution: number;
+  batch: number;
+  /** `ours`, `ours-head` (the committed HEAD's build, --baseline), or a peer. */
+  engine: string;
+  threads: number;
+  /**
+   * `main`: timed in the suite's process, interleaved with ours at 1 and N threads; `child`: in
+   * a child process (ort-web and TF.js wasm choose their thread count once per process),
+   * interleaved with ours at 1 and N threads there too.
+   */
+  process: 'main' | 'child';
+  macs: number;
+  timing: Timing;
+  /** Process CPU time / wall time over its slices kept: about the cores it kept busy. */
+  cpuPerWall: number | null;
+  /** Against ours at 1 thread on the first input: 0 for ours (bit-identical, checked). */
+  maxRelError: number;
+  /** This median / ours at 1 thread in the same process. */
+  vsOurs1: number;
+  /** This median / ours at N threads in the same process. */
+  vsOursN: number | null;
+  /** Cores other work kept busy (Linux /proc/stat) during the slices kept; null where unknown. */
+  othersBusyCores: number | null;
+  /** Slices dropped and run again in this process because other work kept more than 0.05 cores busy during them. */
+  droppedRounds: number;
+}
+
+/** A layer of the per-layer comparison: ours at 1 thread and at N, each layer alone. */
+export interface ThreadLayerRow {
+  name: string;
+  kind: string;
+  macs: number;
+  /** Work items the layer is cut into at N threads. */
+  items: number;
+  one: Timing;
+  many: Timing;
+  /** one / many (2.0: perfect on 2 threads). */
+  speedup: number;
+}
+
+export interface ThreadsResult {
+  threads: number;
+  rows: ThreadsRow[];
+  skipped: Skipped[];
+  layers: { alpha: number; resolution: number; rows: ThreadLayerRow[]; wholeOne: Timing; wholeMany: Timing; othersBusyCores: number | null; droppedSweeps: number } | null;
+  notes: string[];
+}
+
 export interface SuiteResults {
   meta: Meta;
   ceiling: Ceiling | null;
   kernels: KernelsResult | null;
   layers: LayersResult | null;
   models: ModelsResult | null;
+  /** The threads stage; absent or null when it did not run. */
+  threads?: ThreadsResult | null;
 }

@@ -12,6 +12,7 @@ import { foldWeights } from '../model/fold.js';
 import { randomWeights } from '../model/random.js';
 import { ensureWeightsChecked, type WeightMap } from '../model/weights.js';
 import { ReferenceBackend } from '../reference/backend.js';
+import { resolveThreadsOption, warnOneThread } from '../wasm/threads/support.js';
 import { MobileNet } from './mobilenet.js';
 
 export interface CreateModelOptions extends MobileNetOptions {
@@ -34,11 +35,18 @@ export interface CreateModelOptions extends MobileNetOptions {
   normalization?: PixelNormalization;
   /** How `classify` and `embed` decode images by default (each call may override). */
   image?: ImageOptions;
+  /**
+   * Threads that compute each run (wasm backend): a positive integer, or `auto` for the cores
+   * available. Default 1. Bit-identical to one thread. Needs SharedArrayBuffer (in browsers a
+   * cross-origin isolated page) and workers; where there are none, one thread and a warning
+   * (`model.threads` tells the number used).
+   */
+  threads?: number | 'auto';
 }
 
 const BACKENDS: Record<BackendName, BackendFactory> = {
   reference: async (arch, folded) => new ReferenceBackend(arch, folded),
-  wasm: async (arch, folded, wasm) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm),
+  wasm: async (arch, folded, wasm, threads) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm, threads),
 };
 
 /** The backends this build can create. */
@@ -48,7 +56,8 @@ export function availableBackends(): BackendName[] {
 
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption('createModel options', options, 'an object');
-  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, ...architectureOptions } = options;
+  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, threads, ...architectureOptions } = options;
+  const requestedThreads = resolveThreadsOption(threads);
   if (fallback !== 'none' && fallback !== 'reference') badOption('fallback', fallback, '"reference" or "none"');
   if (strict !== undefined && typeof strict !== 'boolean') badOption('strict', strict, 'true or false');
   if (allowNonFiniteWeights !== undefined && typeof allowNonFiniteWeights !== 'boolean') badOption('allowNonFiniteWeights', allowNonFiniteWeights, 'true or false');
@@ -70,11 +79,12 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
   const folded = foldWeights(arch, given);
   let impl: InferenceBackend;
   try {
-    impl = await BACKENDS[backend](arch, folded, wasm);
+    impl = await BACKENDS[backend](arch, folded, wasm, requestedThreads);
   } catch (err) {
     if (!(fallback === 'reference' && err instanceof MobilenetError && err.code === ErrorCodes.NO_SIMD)) throw err;
     console.warn(`mobilenet-wasm: ${err.message}; falling back to the reference backend (slow)`);
     impl = new ReferenceBackend(arch, folded);
   }
+  if (requestedThreads > 1 && impl.name === 'reference') warnOneThread(requestedThreads, 'the reference backend runs on one thread');
   return new MobileNet(arch, folded, impl, labels ?? null, pixels, image ?? {});
 }

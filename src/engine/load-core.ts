@@ -19,6 +19,7 @@ import { loadLabels, parseLabels } from '../formats/labels.js';
 import type { PixelNormalization } from '../image/normalize.js';
 import type { ImageOptions } from '../image/sources.js';
 import { ARCHITECTURE_OPTIONS, resolveOptions, type MobileNetOptions } from '../model/architecture.js';
+import { resolveThreadsOption, threadsUnavailable } from '../wasm/threads/support.js';
 import { createModel } from './create.js';
 import type { ImageModel, MobileNet } from './mobilenet.js';
 
@@ -37,10 +38,12 @@ export interface LoadOptions extends FetchOptions, ImageOptions, MobileNetOption
   worker?: boolean;
   /** With `worker`: transfer image buffers to the worker instead of copying them (the caller's buffers are detached). */
   transfer?: boolean;
+  /** Threads that compute each run: a positive integer or `auto` (the cores available); default 1. See `CreateModelOptions.threads`. */
+  threads?: number | 'auto';
 }
 
 const LOAD_OPTIONS = new Set([
-  'fetch', 'signal', 'onProgress', 'timeouts', 'redirects', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer',
+  'fetch', 'signal', 'onProgress', 'timeouts', 'redirects', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer', 'threads',
   ...ARCHITECTURE_OPTIONS,
 ]);
 
@@ -55,6 +58,7 @@ export function checkLoadOptions(source: unknown, options: LoadOptions): void {
   for (const key of ['worker', 'transfer'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') badOption(key, options[key], 'true or false');
   }
+  if (options.threads !== undefined) resolveThreadsOption(options.threads);
   checkFetchOptions(options);
 }
 
@@ -65,11 +69,14 @@ function isModelSource(v: unknown): boolean {
 /** `load` in the calling thread (what a worker runs too). */
 export async function loadInThread(source: ModelSource | undefined, options: LoadOptions = {}): Promise<MobileNet> {
   checkLoadOptions(source, options);
-  const { fetch, signal, onProgress, timeouts, redirects, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, ...overrides } = options;
+  const { fetch, signal, onProgress, timeouts, redirects, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, threads, ...overrides } = options;
   const fetchOptions: FetchOptions = { fetch, signal, onProgress, timeouts, redirects };
   // The package's kernels compile while the model loads (compiled once per process; a failure
   // here is ignored: createModel meets it again and reports it, or falls back).
-  if (backend !== 'reference' && wasm?.source === undefined) void import('../wasm/loader.js').then((m) => m.defaultKernels()).catch(() => {});
+  if (backend !== 'reference' && wasm?.source === undefined) {
+    const build = threads !== undefined && resolveThreadsOption(threads) > 1 && threadsUnavailable() === null ? 'threads' : 'simd';
+    void import('../wasm/loader.js').then((m) => m.defaultKernels(build)).catch(() => {});
+  }
   const loaded = await loadModelFile(source ?? (await platform.defaultModel()), fetchOptions);
   const architecture = mergeOptions(loaded.options, overrides);
   const numClasses = resolveOptions(architecture).numClasses;
@@ -82,6 +89,7 @@ export async function loadInThread(source: ModelSource | undefined, options: Loa
     // Without SIMD the default falls back to the reference path (with a warning); an explicit backend: 'wasm' does not.
     fallback: fallback ?? (backend === undefined ? 'reference' : 'none'),
     ...(wasm !== undefined ? { wasm } : {}),
+    ...(threads !== undefined ? { threads } : {}),
     image: { ...(decoder !== undefined ? { decoder } : {}), ...(orientation !== undefined ? { orientation } : {}) },
   });
 }

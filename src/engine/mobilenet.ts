@@ -4,7 +4,9 @@
  *
  * Two levels: `run` / `predict` take a normalised NHWC batch and answer synchronously;
  * `classify`, `classifyBatch` and `embed` take images of any kind (see src/image/sources.ts),
- * run them through the documented pipeline and the model's own pixel normalisation.
+ * run them through the documented pipeline and the model's own pixel normalisation. With
+ * threads on a thread that may not block (a browser's main thread), only the asynchronous calls
+ * run: `run` refuses with ERR_OPTION.
  */
 import type { BackendName, InferenceBackend } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
@@ -69,6 +71,8 @@ export interface ImageModel {
   readonly memoryBytes: number | null;
   /** True when the model runs in a worker. */
   readonly inWorker: boolean;
+  /** Threads that compute each run (1 unless `threads` was asked for and this runtime can run them). */
+  readonly threads: number;
   /** The top `topK` classes of one image. */
   classify(image: ImageInput, topK?: number, options?: CallOptions): Promise<Classification[]>;
   /** The top `topK` classes of each image, run in batches; one list per image, in order. */
@@ -114,6 +118,11 @@ export class MobileNet implements ImageModel {
     return this.backendImpl.memoryBytes ?? null;
   }
 
+  /** Threads that compute each run: what `threads` asked for, or 1 where threads cannot run (a warning said why). */
+  get threads(): number {
+    return this.backendImpl.threads ?? 1;
+  }
+
   get endpoints(): readonly string[] {
     return this.architecture.endpoints;
   }
@@ -128,6 +137,31 @@ export class MobileNet implements ImageModel {
 
   /** Runs a batch `[N, H, W, 3]` (values as the model expects, see `normalization`) and returns the end points asked for. */
   run(input: Tensor | NdArrayLike, options: RunOptions = {}): Record<string, Tensor> {
+    const { x, batch, outputs } = this.checkRun(input, options);
+    let activations;
+    try {
+      activations = this.backendImpl.run(x.data, batch, new Set(outputs));
+    } catch (e) {
+      return this.kernelFailure(e);
+    }
+    return this.results(activations, outputs, batch, options);
+  }
+
+  /** `run` for the asynchronous calls: where the backend's threads must be awaited (a browser's main thread), awaits them. */
+  private async runAsync(input: Tensor, options: RunOptions): Promise<Record<string, Tensor>> {
+    if (!this.backendImpl.runAsync) return this.run(input, options);
+    const { x, batch, outputs } = this.checkRun(input, options);
+    let activations;
+    try {
+      activations = await this.backendImpl.runAsync(x.data, batch, new Set(outputs));
+    } catch (e) {
+      return this.kernelFailure(e);
+    }
+    this.checkLive();
+    return this.results(activations, outputs, batch, options);
+  }
+
+  private checkRun(input: Tensor | NdArrayLike, options: RunOptions): { x: Tensor; batch: number; outputs: readonly string[] } {
     this.checkLive();
     if (options === null || typeof options !== 'object') badOption('run options', options, 'an object');
     const x = Tensor.from(input);
@@ -145,14 +179,16 @@ export class MobileNet implements ImageModel {
         fail(ErrorCodes.OPTION, `option outputs: unknown end point ${describe(name)}; expected one of ${this.architecture.endpoints.join(', ')}`);
       }
     }
-    let activations;
-    try {
-      activations = this.backendImpl.run(x.data, batch, new Set(outputs));
-    } catch (e) {
-      if (e instanceof MobilenetError) throw e;
-      // A kernel that traps (custom kernels, a broken engine) is the engine's failure, reported with a code.
-      return fail(ErrorCodes.KERNEL, `${this.backend} backend: the kernels failed while running: ${(e as Error)?.message ?? String(e)}`, e);
-    }
+    return { x, batch, outputs };
+  }
+
+  private kernelFailure(e: unknown): never {
+    if (e instanceof MobilenetError) throw e;
+    // A kernel that traps (custom kernels, a broken engine) is the engine's failure, reported with a code.
+    return fail(ErrorCodes.KERNEL, `${this.backend} backend: the kernels failed while running: ${(e as Error)?.message ?? String(e)}`, e);
+  }
+
+  private results(activations: Map<string, Float32Array>, outputs: readonly string[], batch: number, options: RunOptions): Record<string, Tensor> {
     const result: Record<string, Tensor> = {};
     for (const name of outputs) {
       const data = activations.get(name)!;
@@ -172,7 +208,7 @@ export class MobileNet implements ImageModel {
     this.checkClassifier(topK);
     const x = await this.prepare([image], options, 'classify');
     if (x.shape[0] !== 1) fail(ErrorCodes.INPUT, `classify: expected one image, got a batch of ${x.shape[0]}; use classifyBatch for several`);
-    return this.topClasses(x, topK)[0]!;
+    return (await this.topClasses(x, topK))[0]!;
   }
 
   async classifyBatch(images: readonly ImageInput[] | Tensor, topK = 5, options: BatchOptions = {}): Promise<Classification[][]> {
@@ -180,7 +216,7 @@ export class MobileNet implements ImageModel {
     this.checkClassifier(topK);
     const batchSize = options.batchSize ?? 8;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 4096) badOption('batchSize', batchSize, 'an integer from 1 to 4096');
-    if (images instanceof Tensor) return this.topClasses(images, topK);
+    if (images instanceof Tensor) return await this.topClasses(images, topK);
     if (!Array.isArray(images)) fail(ErrorCodes.INPUT, `classifyBatch: expected a list of images or a Tensor [N, H, W, 3], got ${describe(images)}`);
     const results: (Classification[] | null)[] = [];
     const failures: BatchFailure['failures'] = [];
@@ -206,7 +242,7 @@ export class MobileNet implements ImageModel {
         const [h, w] = this.architecture.inputShape;
         const batch = new Float32Array(ready.length * h * w * 3);
         ready.forEach((d, k) => batch.set(d, k * h * w * 3));
-        this.topClasses(new Tensor(batch, [ready.length, h, w, 3]), topK).forEach((top, k) => (results[at[k]!] = top));
+        (await this.topClasses(new Tensor(batch, [ready.length, h, w, 3]), topK)).forEach((top, k) => (results[at[k]!] = top));
       }
     }
     if (firstError) {
@@ -225,7 +261,7 @@ export class MobileNet implements ImageModel {
     }
     const x = await this.prepare([image], options, 'embed');
     if (x.shape[0] !== 1) fail(ErrorCodes.INPUT, `embed: expected one image, got a batch of ${x.shape[0]}`);
-    return this.run(x, { outputs: [endpoint], checkOutputs: true })[endpoint]!.data;
+    return (await this.runAsync(x, { outputs: [endpoint], checkOutputs: true }))[endpoint]!.data;
   }
 
   dispose(): void {
@@ -265,8 +301,8 @@ export class MobileNet implements ImageModel {
   }
 
   /** Top-K classes per image, from the logits and the softmax predictions; non-finite logits are refused. */
-  private topClasses(input: Tensor, topK: number): Classification[][] {
-    const { Logits: logits, Predictions: probs } = this.run(input, { outputs: ['Logits', 'Predictions'], checkOutputs: true });
+  private async topClasses(input: Tensor, topK: number): Promise<Classification[][]> {
+    const { Logits: logits, Predictions: probs } = await this.runAsync(input, { outputs: ['Logits', 'Predictions'], checkOutputs: true });
     const classes = this.architecture.options.numClasses;
     const rows = logits!.size / classes;
     const result: Classification[][] = [];

@@ -3,11 +3,12 @@
  * node:path and node:url are always there in these runtimes; node:fs/promises is loaded by the
  * async functions that read, so importing the package touches no file system.
  */
+import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WasmSource } from '../backend.js';
 import { ErrorCodes, MobilenetError, fail } from '../errors.js';
-import type { FileInfo, Platform } from './types.js';
+import type { FileInfo, Platform, ThreadPort } from './types.js';
 
 const fs = () => import('node:fs/promises');
 
@@ -58,6 +59,41 @@ async function readFile(path: string, maxBytes: number): Promise<Uint8Array> {
   });
 }
 
+/** What a thread worker's script finds before its body (see src/wasm/threads/worker-source.ts). */
+const THREAD_PRELUDE = `'use strict';
+const { parentPort } = require('node:worker_threads');
+const port = { post: (m) => parentPort.postMessage(m), once: (h) => parentPort.once('message', h) };
+const exitSelf = (code) => process.exit(code);
+`;
+
+/** A worker_threads Worker from the text of a script (`eval`: no file to find, from the sources or dist/). */
+async function spawnThread(body: string): Promise<ThreadPort> {
+  const { Worker } = await import('node:worker_threads');
+  // As for the model's worker: --input-type (a script given by -e or stdin) would apply to the worker's text.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  const worker = new Worker(THREAD_PRELUDE + body, { eval: true, execArgv });
+  let failed = false;
+  let ended = false;
+  const failures: ((reason: string) => void)[] = [];
+  const fail = (reason: string) => {
+    if (failed || ended) return;
+    failed = true;
+    failures.forEach((f) => f(reason));
+  };
+  worker.on('error', (e) => fail(`threw: ${e?.message ?? String(e)}`));
+  worker.on('exit', (code) => fail(`exited with code ${code}`));
+  return {
+    post: (message) => worker.postMessage(message),
+    onMessage: (handler) => worker.on('message', handler),
+    onFailure: (handler) => failures.push(handler),
+    setIdle: (idle) => (idle ? worker.unref() : worker.ref()),
+    terminate: () => {
+      ended = true;
+      void worker.terminate();
+    },
+  };
+}
+
 /** The package's own files, two folders above this one (dist/platform/ -> the package root). */
 const packageFile = (relative: string) => new URL(`../../${relative}`, import.meta.url);
 
@@ -77,6 +113,11 @@ export const platform: Platform = {
   async defaultKernels(): Promise<WasmSource> {
     return packageFile('build/kernels.wasm');
   },
+  async defaultThreadKernels(): Promise<WasmSource> {
+    return packageFile('build/kernels-threads.wasm');
+  },
+  availableParallelism: () => Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
+  spawnThread,
   async defaultModel() {
     return packageFile('assets/mobilenet_v1_0.5_160_quant.tflite');
   },

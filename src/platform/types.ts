@@ -50,6 +50,20 @@ export interface WorkerPort extends Port {
   terminate(): void;
 }
 
+/**
+ * One thread worker of a model (src/wasm/threads/): started from the text of a classic script,
+ * it shares the model's memory and is driven through it; messages only start and end it.
+ */
+export interface ThreadPort {
+  post(message: unknown): void;
+  onMessage(handler: (message: unknown) => void): void;
+  /** Called once if the worker fails to start, throws, or exits (not after `terminate`). */
+  onFailure(handler: (reason: string) => void): void;
+  /** An idle worker does not keep a Node process alive (Node's unref). */
+  setIdle(idle: boolean): void;
+  terminate(): void;
+}
+
 export interface Platform {
   readonly name: 'node' | 'web' | 'workerd';
 
@@ -69,6 +83,15 @@ export interface Platform {
 
   /** The package's own kernels: a URL to read or fetch, or the compiled module itself. */
   defaultKernels(): Promise<WasmSource>;
+  /** The package's threads build (kernels-threads.wasm); absent where threads cannot run. */
+  readonly defaultThreadKernels?: () => Promise<WasmSource>;
+  /** Logical cores available to this program (what `threads: 'auto'` uses); at least 1. */
+  availableParallelism(): number;
+  /**
+   * Starts a thread worker running `body` (src/wasm/threads/worker-source.ts) after this
+   * platform's prelude (`port`, `exitSelf`); absent where no worker can start.
+   */
+  readonly spawnThread?: (body: string) => Promise<ThreadPort>;
   /** The package's default model (MobileNet v1 0.5 @ 160, uint8 TFLite): a URL to read or fetch. */
   defaultModel(): Promise<URL | Uint8Array>;
 

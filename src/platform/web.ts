@@ -8,7 +8,7 @@
  */
 import type { WasmSource } from '../backend.js';
 import { ErrorCodes, fail } from '../errors.js';
-import type { DecodeRequest, Pixels, Platform } from './types.js';
+import type { DecodeRequest, Pixels, Platform, ThreadPort } from './types.js';
 
 const noFiles = (what: string): never =>
   fail(ErrorCodes.IO, `${what}: reading files needs Node, Deno or Bun; in this runtime pass a URL, bytes, a Blob or a Response`);
@@ -95,6 +95,53 @@ async function decodeImage(request: DecodeRequest): Promise<Pixels> {
   }
 }
 
+/** What a thread worker's script finds before its body (see src/wasm/threads/worker-source.ts). */
+const THREAD_PRELUDE = `'use strict';
+const port = {
+  post: (m) => self.postMessage(m),
+  once: (h) => { self.onmessage = (e) => { self.onmessage = null; h(e.data); }; },
+};
+const exitSelf = () => self.close();
+`;
+
+/**
+ * A classic Web Worker from the text of a script, through a Blob URL: no file to find, whatever
+ * the bundler did with the package (a page whose Content-Security-Policy forbids blob: workers
+ * cannot start it; the model then runs on one thread and says so).
+ */
+async function spawnThread(body: string): Promise<ThreadPort> {
+  const url = URL.createObjectURL(new Blob([THREAD_PRELUDE + body], { type: 'text/javascript' }));
+  let worker: Worker;
+  try {
+    worker = new Worker(url, { name: 'mobilenet-wasm thread' });
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  let failed = false;
+  let ended = false;
+  const failures: ((reason: string) => void)[] = [];
+  const onFail = (reason: string) => {
+    if (failed || ended) return;
+    failed = true;
+    failures.forEach((f) => f(reason));
+  };
+  worker.addEventListener('error', (e) => {
+    e.preventDefault();
+    onFail(`threw or could not start: ${e.message || '(see the console)'}`);
+  });
+  worker.addEventListener('messageerror', () => onFail('sent a message that could not be read'));
+  return {
+    post: (message) => worker.postMessage(message),
+    onMessage: (handler) => worker.addEventListener('message', (e) => handler(e.data)),
+    onFailure: (handler) => failures.push(handler),
+    setIdle: () => {},
+    terminate: () => {
+      ended = true;
+      worker.terminate();
+    },
+  };
+}
+
 const canDecode = has('createImageBitmap') && has('Blob') && (has('OffscreenCanvas') || typeof document === 'object');
 
 export const platform: Platform = {
@@ -110,6 +157,11 @@ export const platform: Platform = {
   async defaultKernels(): Promise<WasmSource> {
     return packageUrl('kernels.wasm', () => new URL('../../build/kernels.wasm', import.meta.url));
   },
+  async defaultThreadKernels(): Promise<WasmSource> {
+    return packageUrl('kernels-threads.wasm', () => new URL('../../build/kernels-threads.wasm', import.meta.url));
+  },
+  availableParallelism: () => Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency || 1),
+  ...(has('Worker') && has('Blob') ? { spawnThread } : {}),
   async defaultModel() {
     return packageUrl('the default model', () => new URL('../../assets/mobilenet_v1_0.5_160_quant.tflite', import.meta.url));
   },

@@ -12,9 +12,13 @@ import { ErrorCodes, fail } from '../errors.js';
 import type { Platform } from './types.js';
 import { platform as web } from './web.js';
 
+// Cloudflare Workers run one isolate per request: no threads (no threads build, no workers).
+const { defaultThreadKernels: _threadKernels, spawnThread: _spawnThread, ...single } = web;
+
 export const platform: Platform = {
-  ...web,
+  ...single,
   name: 'workerd',
+  availableParallelism: () => 1,
   async defaultKernels(): Promise<WasmSource> {
     return kernels;
   },

@@ -12,22 +12,28 @@
  * A larger batch grows the memory (before the run, never during it); a plan above the wasm32
  * limit fails with ERR_MEMORY_LIMIT. Inputs are copied in, requested end points copied out
  * into Float32Arrays the caller owns. The softmax stays in TypeScript (`softmaxRef`).
+ *
+ * With threads (N > 1, src/wasm/threads/): the memory is shared, the kernels are the threads
+ * build, and the plan has, after the weights, the threads' control block and step descriptors
+ * (`controlBytes`), then one GEMM scratch per thread. The layers run as steps, each cut into
+ * items the threads take from a counter (plan.ts); every output is computed as on one thread.
  */
 import { ErrorCodes, fail } from '../errors.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
+import { platform } from '#platform';
 import type { Activations, InferenceBackend, WasmOptions } from '../backend.js';
 import { softmaxRef } from '../reference/kernels.js';
-import { WASM_MAX_BYTES, WASM_PAGE_BYTES, compileKernels, defaultKernels, instantiateKernels } from './loader.js';
-import type { KernelExports } from './kernels.js';
-import { packConv, packDepthwise, packGemm, packedConvLength, packedDepthwiseLength, packedGemmLength } from './pack.js';
+import { WASM_MAX_BYTES, WASM_PAGE_BYTES, compileKernels, defaultKernels, instantiateKernels, kernelSources } from './loader.js';
+import type { KernelExports, ThreadKernelExports } from './kernels.js';
+import { DESC_WORDS, describeStep } from './threads/plan.js';
+import { ThreadPool, canBlock, controlBytes, descAt } from './threads/pool.js';
+import { threadsUnavailable, warnOneThread } from './threads/support.js';
+import { gemmChunkRows, packConv, packDepthwise, packGemm, packedConvLength, packedDepthwiseLength, packedGemmLength } from './pack.js';
 
 const ALIGN = 64;
 const SLACK = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
-
-/** Bytes of rows of A a GEMM call keeps in cache: the host splits M into chunks of this size. */
-const GEMM_CHUNK_BYTES = 96 * 1024;
 
 export function clampRange(activation: ConvLayer['activation']): [number, number] {
   return activation === 'relu6' ? [0, 6] : activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity];
@@ -39,8 +45,6 @@ interface Planned {
   readonly weights: number;
 }
 
-/** Rows of A per GEMM call for depth `k` (a multiple of 4). */
-const gemmChunkRows = (k: number) => Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
 /** Bytes of the scratch the packed GEMM path needs for depth `k`: one chunk of packed rows. */
 export const gemmScratchBytes = (k: number) => gemmChunkRows(k) * k * 4;
 
@@ -72,11 +76,21 @@ export function gemm(
   }
 }
 
+/** How a backend runs threaded: `threads` compute; `asyncHost`: the calling thread may not block. */
+export interface Threading {
+  readonly threads: number;
+  readonly asyncHost: boolean;
+}
+
+/** A part of a threaded run: run steps first..last (none when first > last), then copy out or take the softmax of layer `keep`. */
+type Segment = { readonly first: number; readonly last: number; readonly keep: number };
+
 export class WasmBackend implements InferenceBackend {
   readonly name = 'wasm' as const;
   // Dropped by dispose(): the arena and the instance become garbage at once.
   private memory: WebAssembly.Memory;
   private kernels: KernelExports;
+  private module: WebAssembly.Module;
   private disposed = false;
   private readonly plan: Planned[];
   /** End of the weights and the GEMM scratch: where the activation buffers start. */
@@ -88,12 +102,21 @@ export class WasmBackend implements InferenceBackend {
   private batchCapacity = 0;
   private bufA = 0;
   private bufB = 0;
+  /** Threaded: the control block's offset, the bytes between threads' scratches, the pool, and what the descriptors were written for. */
+  private readonly ctrl: number = 0;
+  private readonly scratchStride: number = 0;
+  private pool: ThreadPool | null = null;
+  private described: { batch: number; bufB: number } | null = null;
+  /** The async runs in progress, one after another (they share the buffers). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly arch: Architecture,
     folded: readonly FoldedLayer[],
     module: WebAssembly.Module,
     private readonly maxBytes = WASM_MAX_BYTES,
+    /** Threaded: `module` is the threads build (kernels-threads.wasm). */
+    private readonly threading: Threading | null = null,
   ) {
     const byName = new Map(folded.map((f) => [f.layer.name, f]));
     let offset = ALIGN;
@@ -106,14 +129,21 @@ export class WasmBackend implements InferenceBackend {
       return planned;
     });
     const scratchBytes = Math.max(0, ...arch.layers.map((l) => (l.kind === 'pointwise' || l.kind === 'logits' ? gemmScratchBytes(l.inShape[2]) : 0)));
+    if (threading) {
+      this.ctrl = offset;
+      offset += align(controlBytes(arch.layers.length));
+      this.scratchStride = align(scratchBytes);
+    }
     this.scratch = scratchBytes > 0 ? offset : 0;
-    offset += align(scratchBytes);
+    offset += align(scratchBytes) * (threading?.threads ?? 1);
     this.weightsEnd = offset;
     const size = (s: readonly number[]) => s[0]! * s[1]! * s[2]!;
     this.maxActivation = Math.max(size(arch.inputShape), ...arch.layers.map((l) => Math.max(size(l.inShape), size(l.outShape))));
     const bytes = this.bytesFor(1);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE_BYTES), maximum: Math.ceil(this.maxBytes / WASM_PAGE_BYTES) });
+    const pages = { initial: Math.ceil(bytes / WASM_PAGE_BYTES), maximum: Math.ceil(this.maxBytes / WASM_PAGE_BYTES) };
+    this.memory = threading ? sharedMemory(pages, this.maxBytes) : new WebAssembly.Memory(pages);
     this.kernels = instantiateKernels(module, this.memory).kernels;
+    this.module = module;
     this.place(1);
     // Pack every layer's weights straight into the arena.
     this.plan.forEach(({ layer, weights }, i) => {
@@ -128,6 +158,31 @@ export class WasmBackend implements InferenceBackend {
   /** Bytes of the arena (the WebAssembly.Memory) as planned now. */
   get memoryBytes(): number {
     return this.disposed ? 0 : this.memory.buffer.byteLength;
+  }
+
+  /** Threads that compute a run. */
+  get threads(): number {
+    return this.threading?.threads ?? 1;
+  }
+
+  /** True when the calling thread may not block (a browser's main thread): `run` refuses, `runAsync` works. */
+  get mustRunAsync(): boolean {
+    return this.threading?.asyncHost ?? false;
+  }
+
+  /** Threaded: starts the workers (ERR_WORKER if they cannot start). */
+  async startThreads(): Promise<void> {
+    if (!this.threading || this.pool) return;
+    this.pool = await ThreadPool.start({
+      module: this.module,
+      memory: this.memory,
+      kernels: this.kernels as ThreadKernelExports,
+      ctrl: this.ctrl,
+      steps: this.plan.length,
+      threads: this.threading.threads,
+      asyncHost: this.threading.asyncHost,
+      spawn: platform.spawnThread!,
+    });
   }
 
   private bytesFor(batch: number): number {
@@ -153,15 +208,30 @@ export class WasmBackend implements InferenceBackend {
     this.batchCapacity = batch;
     this.bufA = this.weightsEnd;
     this.bufB = this.weightsEnd + align(this.maxActivation * batch * 4 + SLACK);
+    this.pool?.refreshViews();
   }
 
   run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations {
     this.checkLive();
+    if (this.mustRunAsync) {
+      fail(ErrorCodes.OPTION, `wasm backend: with threads: ${this.threads}, a run cannot wait on this thread (a browser's main thread may not block); use the async calls (classify, classifyBatch, embed: they take Tensors too), or load the model in a worker ({ worker: true })`);
+    }
     const inSize = this.arch.inputShape[0] * this.arch.inputShape[1] * this.arch.inputShape[2];
     if (!Number.isSafeInteger(batch) || batch < 1 || input.length !== batch * inSize) {
       fail(ErrorCodes.INPUT, `wasm backend: expected ${batch} x ${inSize} input values, got ${input.length}`);
     }
     this.place(batch);
+    if (this.pool) {
+      const out: Activations = new Map();
+      let copy: (() => void) | undefined = () => this.copyIn(input);
+      for (const segment of this.segments(batch, keep)) {
+        if (segment.first <= segment.last) this.pool.run(segment.first, segment.last, copy);
+        else copy?.();
+        copy = undefined;
+        this.collect(segment, batch, keep, out);
+      }
+      return out;
+    }
     const out: Activations = new Map();
     const last = this.plan.reduce((acc, p, i) => (keep.has(p.layer.name) ? i : acc), -1);
     new Float32Array(this.memory.buffer, this.bufA, input.length).set(input);
@@ -185,12 +255,154 @@ export class WasmBackend implements InferenceBackend {
   }
 
   /**
+   * The same run as `run`, without blocking this thread (threaded backends; others run
+   * synchronously). Runs one at a time: a call waits for the ones before it.
+   */
+  runAsync(input: Float32Array, batch: number, keep: ReadonlySet<string>): Promise<Activations> {
+    const turn = this.queue.then(() => this.runAsyncNow(input, batch, keep));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async runAsyncNow(input: Float32Array, batch: number, keep: ReadonlySet<string>): Promise<Activations> {
+    if (!this.pool) return this.run(input, batch, keep);
+    this.checkLive();
+    const inSize = this.arch.inputShape[0] * this.arch.inputShape[1] * this.arch.inputShape[2];
+    if (!Number.isSafeInteger(batch) || batch < 1 || input.length !== batch * inSize) {
+      fail(ErrorCodes.INPUT, `wasm backend: expected ${batch} x ${inSize} input values, got ${input.length}`);
+    }
+    this.place(batch);
+    const out: Activations = new Map();
+    let copy: (() => void) | undefined = () => this.copyIn(input);
+    for (const segment of this.segments(batch, keep)) {
+      if (segment.first > segment.last) copy?.();
+      else if (this.mustRunAsync) await this.pool.runAsync(segment.first, segment.last, copy);
+      else this.pool.run(segment.first, segment.last, copy);
+      copy = undefined;
+      this.checkLive();
+      this.collect(segment, batch, keep, out);
+    }
+    return out;
+  }
+
+  /** Copies a run's input into activation buffer A. */
+  private copyIn(input: Float32Array): void {
+    new Float32Array(this.memory.buffer, this.bufA, input.length).set(input);
+  }
+
+  /**
+   * Threaded: writes the step descriptors for `batch` (when it or the buffers changed) and cuts
+   * the run into segments that end at each kept end point (whose activation a later step would
+   * overwrite). The first segment's run copies the input in while the workers wake.
+   */
+  private segments(batch: number, keep: ReadonlySet<string>): Segment[] {
+    this.describe(batch);
+    const last = this.plan.reduce((acc, p, i) => (keep.has(p.layer.name) ? i : acc), -1);
+    const segments: Segment[] = [];
+    let first = 0;
+    for (let i = 0; i <= last; i++) {
+      if (!keep.has(this.plan[i]!.layer.name)) continue;
+      const isSoftmax = this.plan[i]!.layer.kind === 'softmax';
+      segments.push({ first, last: isSoftmax ? i - 1 : i, keep: i });
+      first = isSoftmax ? i : i + 1;
+    }
+    return segments;
+  }
+
+  /** Threaded: the output of layer `segment.keep` (or the softmax of its input), copied out. */
+  private collect(segment: Segment, batch: number, keep: ReadonlySet<string>, out: Activations): void {
+    const { layer } = this.plan[segment.keep]!;
+    const [outH, outW, outC] = layer.outShape;
+    const outLen = batch * outH * outW * outC;
+    // Layer i reads the buffer layer i - 1 wrote: layer 0 writes B, layer 1 writes A, ...; the softmax writes nothing.
+    const written = (i: number) => (i % 2 === 0 ? this.bufB : this.bufA);
+    if (layer.kind === 'softmax') {
+      const logits = new Float32Array(this.memory.buffer, written(segment.keep - 1), outLen);
+      if (keep.has(layer.name)) out.set(layer.name, softmaxRef(logits, batch * outH * outW, outC));
+      return;
+    }
+    out.set(layer.name, new Float32Array(this.memory.buffer, written(segment.keep), outLen).slice());
+  }
+
+  /** Threaded: the step descriptors of every layer for `batch` images, in the buffers as placed now. */
+  private describe(batch: number): void {
+    if (this.described?.batch === batch && this.described.bufB === this.bufB) return;
+    const threads = this.threading!.threads;
+    const steps = this.plan.length;
+    let src = this.bufA;
+    let dst = this.bufB;
+    this.plan.forEach(({ layer, weights }, s) => {
+      if (layer.kind === 'softmax') return;
+      const desc = new Int32Array(this.memory.buffer, descAt(this.ctrl, steps, s), DESC_WORDS);
+      const [lo, hi] = layer.kind === 'avgpool' ? [0, 0] : clampRange(layer.activation);
+      describeStep(layer, { input: src, weights, output: dst, scratch: this.scratch, scratchStride: this.scratchStride }, batch, threads, lo, hi, desc);
+      [src, dst] = [dst, src];
+    });
+    this.described = { batch, bufB: this.bufB };
+  }
+
+  /**
+   * For benchmarks: one whole run of `input` to the model's last layer, each layer timed where
+   * it runs (ms per layer, 0 for the softmax). Threaded: a step's time runs from the end of the
+   * step before to the moment every thread is done with it, barrier included.
+   */
+  profileRun(input: Float32Array, batch = 1): number[] {
+    this.checkLive();
+    this.place(batch);
+    const times = this.plan.map(() => 0);
+    if (this.pool) {
+      this.describe(batch);
+      const last = this.plan.length - (this.plan.at(-1)!.layer.kind === 'softmax' ? 2 : 1);
+      const profile = new Float64Array(this.plan.length + 1);
+      this.pool.profile = profile;
+      try {
+        this.pool.run(0, last, () => this.copyIn(input));
+      } finally {
+        this.pool.profile = null;
+      }
+      for (let s = 0; s <= last; s++) times[s] = profile[s + 1]! - profile[s]!;
+      return times;
+    }
+    this.copyIn(input);
+    let src = this.bufA;
+    let dst = this.bufB;
+    this.plan.forEach(({ layer, weights }, i) => {
+      if (layer.kind === 'softmax') return;
+      const t0 = performance.now();
+      runLayer(this.kernels, layer, weights, src, dst, batch, this.scratch);
+      times[i] = performance.now() - t0;
+      [src, dst] = [dst, src];
+    });
+    return times;
+  }
+
+  /** For benchmarks: the work items each layer is cut into on `batch` images (threaded; 1 per layer on one thread, 0 for the softmax). */
+  workItems(batch = 1): number[] {
+    this.checkLive();
+    if (!this.pool) return this.plan.map((p) => (p.layer.kind === 'softmax' ? 0 : 1));
+    this.place(batch);
+    this.describe(batch);
+    const i32 = new Int32Array(this.memory.buffer);
+    return this.plan.map((p, s) => (p.layer.kind === 'softmax' ? 0 : i32[(descAt(this.ctrl, this.plan.length, s) >> 2) + 1]!));
+  }
+
+  /**
    * For benchmarks and profiles: a closure running layer `index` alone on `batch` images
-   * (from activation buffer A into B; the contents are whatever is there).
+   * (from activation buffer A into B; the contents are whatever is there). Threaded: the layer
+   * as a one-step run on every thread (between the buffers its step reads and writes).
    */
   layerRunner(index: number, batch = 1): () => void {
     this.checkLive();
     this.place(batch);
+    if (this.pool) {
+      const pool = this.pool;
+      if (this.mustRunAsync) fail(ErrorCodes.OPTION, 'wasm backend: layerRunner blocks, which this thread may not');
+      if (this.plan[index]!.layer.kind === 'softmax') return () => {};
+      return () => {
+        this.describe(batch);
+        pool.run(index, index);
+      };
+    }
     const { layer, weights } = this.plan[index]!;
     const { bufA, bufB, kernels, scratch } = this;
     return () => runLayer(kernels, layer, weights, bufA, bufB, batch, scratch);
@@ -199,13 +411,38 @@ export class WasmBackend implements InferenceBackend {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.pool?.dispose();
+    this.pool = null;
     // Nothing else references the memory or the instance: both are collectable now.
     this.memory = null as unknown as WebAssembly.Memory;
     this.kernels = null as unknown as KernelExports;
+    this.module = null as unknown as WebAssembly.Module;
   }
 
   private checkLive(): void {
     if (this.disposed) fail(ErrorCodes.DISPOSED, 'wasm backend: used after dispose()');
+  }
+}
+
+/**
+ * Why a shared memory of up to `maxBytes` cannot be had, or null. A shared memory reserves its
+ * maximum up front (it never moves), which an engine may refuse (a 32-bit or memory-tight device).
+ */
+function cannotReserveShared(maxBytes: number): string | null {
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: Math.ceil(maxBytes / WASM_PAGE_BYTES), shared: true });
+    return null;
+  } catch (error) {
+    return `this engine cannot reserve a shared memory of up to ${maxBytes} bytes (${(error as Error)?.message ?? error}); a lower wasm.maxMemoryBytes may allow it`;
+  }
+}
+
+/** A shared memory (threads); it reserves its maximum up front, which an engine may refuse. */
+function sharedMemory(pages: { initial: number; maximum: number }, maxBytes: number): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ ...pages, shared: true });
+  } catch (error) {
+    return fail(ErrorCodes.MEMORY_LIMIT, `wasm backend: cannot reserve a shared memory of up to ${maxBytes} bytes for threads (${(error as Error)?.message ?? error}); set wasm.maxMemoryBytes lower`, error);
   }
 }
 
@@ -257,17 +494,44 @@ export function packLayer(layer: ConvLayer, filter: Float32Array, bias: Float32A
   else packGemm(filter, bias, inC, outC, out);
 }
 
-/** Builds a wasm backend for a model (what `createModel({ backend: 'wasm' })` calls). */
+/**
+ * Builds a wasm backend for a model (what `createModel({ backend: 'wasm' })` calls). With
+ * `threads` > 1 (already checked): the threads build over a shared memory and its workers; where
+ * threads cannot run (threadsUnavailable) or their workers cannot start, one thread and a warning.
+ */
 export async function createWasmBackend(
   arch: Architecture,
   folded: readonly FoldedLayer[],
   options: WasmOptions = {},
+  threads = 1,
 ): Promise<WasmBackend> {
-  const module = options.source !== undefined ? await compileKernels(options.source) : await defaultKernels();
+  const sources = kernelSources(options.source);
   const max = options.maxMemoryBytes ?? WASM_MAX_BYTES;
-  if (!(max > 0 && max <= WASM_MAX_BYTES)) {
-    fail(ErrorCodes.OPTION, `option maxMemoryBytes: expected 1 to ${WASM_MAX_BYTES}, got ${max}`);
+  const checkMax = () => {
+    if (!(max > 0 && max <= WASM_MAX_BYTES)) {
+      fail(ErrorCodes.OPTION, `option maxMemoryBytes: expected 1 to ${WASM_MAX_BYTES}, got ${max}`);
+    }
+  };
+  if (threads > 1) {
+    checkMax();
+    const reason = threadsUnavailable() ?? cannotReserveShared(max);
+    if (reason !== null) {
+      warnOneThread(threads, reason);
+    } else {
+      const module = sources.threads !== undefined ? await compileKernels(sources.threads, 'threads') : await defaultKernels('threads');
+      const backend = new WasmBackend(arch, folded, module, max, { threads, asyncHost: !canBlock() });
+      try {
+        await backend.startThreads();
+        return backend;
+      } catch (error) {
+        backend.dispose();
+        // Workers that cannot start (a Content-Security-Policy without blob: workers, a runtime's limit): one thread.
+        warnOneThread(threads, `its thread workers could not start (${(error as Error)?.message ?? error})`);
+      }
+    }
   }
+  const module = sources.simd !== undefined ? await compileKernels(sources.simd) : await defaultKernels();
+  checkMax();
   return new WasmBackend(arch, folded, module, max);
 }
 

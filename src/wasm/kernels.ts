@@ -1,7 +1,9 @@
 /**
  * The one list of the kernels in build/kernels.wasm (see assembly/ for each contract). The
  * loader checks the module's exports against it, `scalarKernels` swaps each SIMD kernel for its
- * twin from it, and the tests and the benchmark iterate it.
+ * twin from it, and the tests and the benchmark iterate it. The threads build
+ * (build/kernels-threads.wasm: the same kernels over a shared memory) adds the tile dispatcher
+ * (`THREAD_EXPORTS`, assembly/tiles.ts).
  */
 type Ptr = number;
 type Gemm = (m: number, n: number, k: number, a: Ptr, aStride: number, w: Ptr, c: Ptr, cStride: number, lo: number, hi: number) => void;
@@ -31,6 +33,20 @@ export interface KernelExports {
   f32_avgpool_scalar: AvgPool;
 }
 export type KernelName = keyof KernelExports;
+
+/** The exports of build/kernels-threads.wasm: every kernel, and the tile dispatcher. */
+export interface ThreadKernelExports extends KernelExports {
+  /** Runs items of the step at `desc` until its counter runs out; 1 when this call finished the step's last item. */
+  run_tiles(desc: Ptr, counter: Ptr, thread: number): number;
+  /** The descriptor layout's version (src/wasm/threads/plan.ts TILES_ABI). */
+  TILES_ABI: { value: number };
+}
+
+/** The step descriptors' layout version (src/wasm/threads/plan.ts); the threads build exports the same number. */
+export const TILES_ABI = 1;
+
+/** What the threads build exports besides the kernels. */
+export const THREAD_EXPORTS = ['run_tiles', 'TILES_ABI'] as const satisfies readonly (keyof ThreadKernelExports)[];
 
 /**
  * The kernels by family: the SIMD kernels of a family and the scalar twin each of them must

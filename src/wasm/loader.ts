@@ -1,16 +1,22 @@
 /**
  * Loading the kernels: compile once (from bytes, a file path, a URL or a precompiled
  * WebAssembly.Module), check for SIMD, then instantiate once per model with that model's own
- * WebAssembly.Memory (the module imports its memory as `env.memory`).
+ * WebAssembly.Memory (the module imports its memory as `env.memory`). Two builds: `simd`
+ * (kernels.wasm, the default) and `threads` (kernels-threads.wasm: the same kernels over an
+ * imported shared memory, and the tile dispatcher; used by models with threads > 1).
  */
 import { platform } from '#platform';
-import type { WasmSource } from '../backend.js';
+import type { WasmBuilds, WasmSource } from '../backend.js';
 import type { WasmMemoryLike, WasmModuleLike } from '../dom-types.js';
 import { ErrorCodes, MobilenetError, fail, typeNameOf } from '../errors.js';
 import { readBytes } from '../fetch.js';
-import { KERNEL_NAMES, type KernelExports } from './kernels.js';
+import { KERNEL_NAMES, THREAD_EXPORTS, TILES_ABI, type KernelExports } from './kernels.js';
 
 export type { WasmSource, KernelExports };
+
+/** The kernel builds: `simd` kernels.wasm, `threads` kernels-threads.wasm. */
+export type KernelBuild = keyof WasmBuilds;
+const FILE: Record<KernelBuild, string> = { simd: 'kernels.wasm', threads: 'kernels-threads.wasm' };
 
 /** wasm32 limit: 65536 pages of 64 KiB. */
 export const WASM_PAGE_BYTES = 65536;
@@ -32,37 +38,44 @@ const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const MAX_WASM_BYTES = 16 << 20;
 
 const HOW_TO_PASS = 'pass the kernels yourself: { wasm: { source } } with their bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/kernels.wasm), or import from "mobilenet-wasm/inline", which carries them';
+const HOW_TO_PASS_THREADS = 'pass the threads build yourself: { wasm: { source: { threads } } } with its bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/kernels-threads.wasm), or import from "mobilenet-wasm/inline", which carries it';
 
-async function readSource(source: Uint8Array | ArrayBuffer | string | URL): Promise<Uint8Array> {
+async function readSource(source: Uint8Array | ArrayBuffer | string | URL, build: KernelBuild): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof source !== 'string' && !(source instanceof URL)) {
-    fail(ErrorCodes.OPTION, `option wasm.source: expected bytes, a path, a URL or a WebAssembly.Module, got ${typeNameOf(source)}`);
+    fail(ErrorCodes.OPTION, `option wasm.source${build === 'threads' ? '.threads' : ''}: expected bytes, a path, a URL or a WebAssembly.Module${build === 'simd' ? ', or { simd, threads } of those' : ''}, got ${typeNameOf(source)}`);
   }
   try {
     return await readBytes(source, MAX_WASM_BYTES);
   } catch (error) {
     if (error instanceof MobilenetError && error.code === ErrorCodes.IO) {
-      fail(ErrorCodes.IO, `kernels: cannot read ${source instanceof URL ? source.href : source} (${error.message}); ${HOW_TO_PASS}`, error);
+      fail(ErrorCodes.IO, `kernels${build === 'threads' ? ' (threads build)' : ''}: cannot read ${source instanceof URL ? source.href : source} (${error.message}); ${build === 'threads' ? HOW_TO_PASS_THREADS : HOW_TO_PASS}`, error);
     }
     throw error;
   }
 }
 
-/** Compiles the kernels (after checking the magic number and SIMD support) and self-tests them. */
-export async function compileKernels(source?: WasmSource): Promise<WasmModuleLike> {
+/**
+ * Compiles a kernel build (after checking the magic number and SIMD support) and self-tests it.
+ * `build`: `simd` (default) for kernels.wasm, `threads` for kernels-threads.wasm.
+ */
+export async function compileKernels(source?: WasmSource, build: KernelBuild = 'simd'): Promise<WasmModuleLike> {
   if (!hasWasmSimd()) {
     fail(ErrorCodes.NO_SIMD, 'WebAssembly SIMD (128-bit) is not available in this engine; the wasm backend needs it (use backend "reference")');
   }
-  source ??= await platform.defaultKernels();
+  if (build === 'threads' && !platform.defaultThreadKernels && source === undefined) {
+    fail(ErrorCodes.OPTION, 'kernels: this runtime has no threads build (threads need workers and SharedArrayBuffer)');
+  }
+  source ??= build === 'threads' ? await platform.defaultThreadKernels!() : await platform.defaultKernels();
   let module: WebAssembly.Module;
   if (source instanceof WebAssembly.Module) {
     module = source;
   } else {
-    const bytes = await readSource(source as Uint8Array | ArrayBuffer | string | URL);
+    const bytes = await readSource(source as Uint8Array | ArrayBuffer | string | URL, build);
     if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
       const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}${typeof source === 'string' || source instanceof URL ? ` from ${String(source instanceof URL ? source.href : source)}; ${HOW_TO_PASS}` : ''}`);
+      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}${typeof source === 'string' || source instanceof URL ? ` from ${String(source instanceof URL ? source.href : source)}; ${build === 'threads' ? HOW_TO_PASS_THREADS : HOW_TO_PASS}` : ''}`);
     }
     try {
       module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -71,9 +84,10 @@ export async function compileKernels(source?: WasmSource): Promise<WasmModuleLik
     }
   }
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
-  const missing = KERNEL_NAMES.filter((n) => !exported.has(n));
-  if (missing.length > 0) fail(ErrorCodes.WASM_BYTES, `kernels: the module lacks the exports ${missing.join(', ')}`);
-  selfTest(module);
+  const wanted: readonly string[] = build === 'threads' ? [...KERNEL_NAMES, ...THREAD_EXPORTS] : KERNEL_NAMES;
+  const missing = wanted.filter((n) => !exported.has(n));
+  if (missing.length > 0) fail(ErrorCodes.WASM_BYTES, `kernels: the module lacks the exports ${missing.join(', ')}${build === 'threads' ? ` (is it ${FILE.threads}?)` : ''}`);
+  selfTest(module, build);
   return module;
 }
 
@@ -91,14 +105,19 @@ export function instantiateKernels(module: WasmModuleLike, memory: WasmMemoryLik
  * Known-answer test: a 5x9 by 9x9 GEMM (every tile tail) with relu6, SIMD and scalar against
  * values worked out here in float32. A SIMD unit that validates but computes wrongly is refused.
  */
-function selfTest(module: WebAssembly.Module): void {
-  const memory = new WebAssembly.Memory({ initial: 1 });
+function selfTest(module: WebAssembly.Module, build: KernelBuild): void {
+  const shared = build === 'threads';
+  const memory = new WebAssembly.Memory({ initial: 1, ...(shared ? { maximum: 1, shared } : {}) });
   let kernels: KernelExports;
   try {
     kernels = instantiateKernels(module, memory).kernels;
   } catch (error) {
     // A module with other imports than env.memory, or a start function that traps.
-    return fail(ErrorCodes.WASM_BYTES, `kernels: the module cannot be instantiated with one imported memory (${(error as Error)?.message ?? error})`, error);
+    return fail(ErrorCodes.WASM_BYTES, `kernels: the module cannot be instantiated with one imported ${shared ? 'shared ' : ''}memory (${(error as Error)?.message ?? error})${shared ? `; is it ${FILE.threads}?` : ''}`, error);
+  }
+  const abi = (kernels as unknown as { TILES_ABI?: { value: number } }).TILES_ABI?.value;
+  if (shared && abi !== TILES_ABI) {
+    fail(ErrorCodes.WASM_BYTES, `kernels: the threads build lays out its work descriptors as version ${abi}, this package as ${TILES_ABI}: the two come from different versions`);
   }
   const f = new Float32Array(memory.buffer);
   const M = 5, K = 9, N = 9;
@@ -147,22 +166,44 @@ function selfTest(module: WebAssembly.Module): void {
   }
 }
 
-let defaultSource: WasmSource | undefined;
-let compiled: Promise<WebAssembly.Module> | null = null;
+let defaultSources: WasmBuilds = {};
+const compiled: Partial<Record<KernelBuild, Promise<WebAssembly.Module>>> = {};
 
-/** Sets where the wasm backend loads its kernels from (bytes, path, URL or Module); undefined restores the package's own. */
-export function setKernelSource(source: WasmSource | undefined): void {
-  defaultSource = source;
-  compiled = null;
+/**
+ * A `wasm.source`: one source (the base SIMD build), or `{ simd, threads }` naming each build;
+ * the builds by name (a build not named: undefined, the package's own).
+ */
+export function kernelSources(source: unknown): WasmBuilds {
+  if (source === undefined) return {};
+  const proto = source !== null && typeof source === 'object' ? Object.getPrototypeOf(source) : undefined;
+  if (proto !== Object.prototype && proto !== null) return { simd: source as WasmSource };
+  const keys = Object.keys(source as object);
+  const unknown = keys.filter((k) => k !== 'simd' && k !== 'threads');
+  if (unknown.length > 0 || keys.length === 0) {
+    fail(ErrorCodes.OPTION, `option wasm.source: expected bytes, a path, a URL, a WebAssembly.Module, or { simd, threads } of those, got an object with ${keys.length === 0 ? 'no keys' : `the keys ${keys.join(', ')}`}`);
+  }
+  const builds = source as WasmBuilds;
+  return { ...(builds.simd !== undefined ? { simd: builds.simd } : {}), ...(builds.threads !== undefined ? { threads: builds.threads } : {}) };
 }
 
-/** The compiled kernels for the configured source, compiled once per process. */
-export function defaultKernels(): Promise<WasmModuleLike> {
-  if (!compiled) {
-    compiled = compileKernels(defaultSource);
-    compiled.catch(() => {
-      compiled = null;
+/**
+ * Sets where the wasm backend loads its kernels from (bytes, path, URL or Module: the base
+ * build; or `{ simd, threads }`); undefined restores the package's own.
+ */
+export function setKernelSource(source: WasmSource | WasmBuilds | undefined): void {
+  defaultSources = kernelSources(source);
+  delete compiled.simd;
+  delete compiled.threads;
+}
+
+/** The compiled kernels of a build for the configured source, compiled once per process. */
+export function defaultKernels(build: KernelBuild = 'simd'): Promise<WasmModuleLike> {
+  let module = compiled[build];
+  if (!module) {
+    module = compiled[build] = compileKernels(defaultSources[build], build);
+    module.catch(() => {
+      if (compiled[build] === module) delete compiled[build];
     });
   }
-  return compiled;
+  return module;
 }

@@ -4,6 +4,11 @@
  * the end of the last tile are zero (computed, never stored).
  */
 
+/** Bytes of rows of A a GEMM call keeps in cache: the host splits M into chunks of this size. */
+const GEMM_CHUNK_BYTES = 96 * 1024;
+/** Rows of A per GEMM call for depth `k` (a multiple of 4). */
+export const gemmChunkRows = (k: number) => Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (4 * k)) & ~3);
+
 /** GEMM tile width (output channels) of f32_gemm_4x8_minmax and f32_conv_minmax. */
 const GEMM_NR = 8;
 /** Depthwise channel tile of the f32_dwconv kernels. */

@@ -32,10 +32,14 @@ import { packedProject, type PackedProject } from './packed.js';
  * is a change to look at, not a number to bump without a reason.
  */
 const BUDGET_UPFRONT_JS_GZIP = 62_000; // measured 53_833
-const BUDGET_ALL_JS_GZIP = 79_500; // measured 68_773 (up front + every lazy chunk)
+// Up front + every lazy chunk: measured 68_773; then 79_290 with the threads (the thread pool,
+// the work plan and the worker's script, ~7 KB in the lazy wasm backend chunk).
+const BUDGET_ALL_JS_GZIP = 91_000;
 const BUDGET_WASM_RAW = 17_000; // measured 14_732
 const BUDGET_WASM_GZIP = 6_200; // measured 5_369
-const BUDGET_INLINE_JS_GZIP = 86_500; // measured 74_792
+// measured 74_792; then 88_145 once it carried the threads build too (kernels-threads.wasm as
+// base64, ~7 KB gzipped, and the threads' JS, ~3 KB): the inline entry carries every build.
+const BUDGET_INLINE_JS_GZIP = 97_000;
 
 const gz = (bytes: Uint8Array) => gzipSync(bytes, { level: 9 }).length;
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;

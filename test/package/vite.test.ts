@@ -282,7 +282,10 @@ describe.skipIf(!HAVE_SHARED || !HAVE_CHROMIUM)('the packed package in a bundled
       expect(version).toBe('8.3.8');
       expect(viteLog).not.toMatch(/externalized for browser compatibility|node:/);
       const assets = readdirSync(join(dist, 'assets'));
-      expect(assets.filter((n) => n.endsWith('.wasm'))).toHaveLength(1);
+      // The SIMD kernels and the threaded build (fetched only by a model with threads > 1).
+      const wasm = assets.filter((n) => n.endsWith('.wasm'));
+      expect(wasm).toHaveLength(2);
+      expect(wasm.filter((n) => /^kernels-threads-/.test(n))).toHaveLength(1);
       expect(assets.filter((n) => n.endsWith('.tflite'))).toHaveLength(1);
       for (const file of jsFiles(dist)) expect(readFileSync(file, 'utf8'), file).not.toMatch(NODE_IMPORT);
     });

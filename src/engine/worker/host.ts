@@ -215,7 +215,12 @@ export async function loadInWorker(source: ModelSource | undefined, options: Loa
   else if (isResponseLike(source)) sent = await readResponse(source as Response, MAX_MODEL_FILE_BYTES, source.url || 'response', { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}), ...(rest.timeouts ? { timeouts: rest.timeouts } : {}) });
   else if (transfer && source instanceof ArrayBuffer) moved.push(source);
   const labels = rest.labels instanceof URL ? rest.labels.href : rest.labels;
-  const wasmSource = rest.wasm?.source instanceof URL ? rest.wasm.source.href : rest.wasm?.source;
+  // URLs cannot be cloned: sent as their addresses (a `{ simd, threads }` map entry by entry).
+  const href = (v: unknown) => (v instanceof URL ? v.href : v);
+  const given = rest.wasm?.source as unknown;
+  const wasmSource = given !== null && typeof given === 'object' && (Object.getPrototypeOf(given) === Object.prototype || Object.getPrototypeOf(given) === null)
+    ? Object.fromEntries(Object.entries(given).map(([k, v]) => [k, href(v)]))
+    : href(given);
   const sentOptions = { ...rest, ...(labels !== undefined ? { labels } : {}), ...(rest.wasm ? { wasm: { ...rest.wasm, ...(wasmSource !== undefined ? { source: wasmSource } : {}) } } : {}) };
 
   const port = await spawnModelWorker();
