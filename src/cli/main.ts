@@ -13,6 +13,7 @@ import { registerTables } from './tables.js';
 import { registerClassify } from './classify.js';
 import { registerConvert } from './convert.js';
 import { registerGolden } from './golden.js';
+import { registerExport } from './export.js';
 import { registerBench } from './bench.js';
 import { EXIT_INTERNAL, EXIT_USAGE, OutputClosed, plainErrno, printable, type CommandStatus, type Io } from './io.js';
 import { processIo } from './output.js';
@@ -37,6 +38,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerClassify(program, io, status);
   registerConvert(program, io);
   registerGolden(program, io, status);
+  registerExport(program, io);
   registerBench(program, io);
   return program;
 }

@@ -2,15 +2,21 @@
  * Golden bundles: one configuration of the network, its seeded input, every weight and the
  * output of every requested end point, all computed by the float32-exact reference path, in a
  * folder another engine can check itself against. The format is described in
- * docs/golden-format.md; in short:
+ * docs/golden-format.md; in short (format version 2):
  *
- *   manifest.json          configuration, tolerance rule, and per tensor: group, name, file,
- *                          .npy path, dtype, shape, SHA-256 of its little-endian float32 bytes
+ *   manifest.json          configuration, per end point tolerances and their derivation, and per
+ *                          tensor: group, name, file, .npy path, dtype, shape, SHA-256 of its
+ *                          little-endian float32 bytes
  *   input.safetensors      `input` [N, H, W, 3]
  *   weights.safetensors    TF-Slim names, BatchNorm unfolded (loadable by `mobilenet classify --model`)
  *   folded.safetensors     TF-Slim names, BatchNorm folded into `<scope>/biases`
  *   outputs.safetensors    one tensor per end point, named as the end point, NHWC
  *   npy/...                every tensor again as a numpy .npy file
+ *   verify_golden.py       the checker for other engines' CI (python3 and numpy only)
+ *   model.onnx             with --onnx: the exact model as ONNX (opset 13), outputs = the end points
+ *
+ * Format version 1 bundles (one rtol and atol for every end point, no checker, no model) are
+ * still read and verified.
  *
  * Deterministic: no timestamps, no absolute paths, tensors sorted by name in safetensors,
  * manifest keys in a fixed order; the same configuration and engine version give the same bytes.
@@ -21,39 +27,52 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { platform } from '#platform';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
-import { buildArchitecture, layerWeights, type Architecture, type Flavour } from '../model/architecture.js';
+import { buildArchitecture, layerWeights, type Architecture, type Flavour, type MobileNetOptions } from '../model/architecture.js';
 import { createModel } from '../engine/create.js';
+import type { FoldedLayer } from '../model/fold.js';
 import { mulberry32, randomWeights } from '../model/random.js';
 import type { NamedTensor, WeightMap } from '../model/weights.js';
 import { encodeSafetensors, parseSafetensors, readTensorData, writeSafetensors } from '../formats/safetensors.js';
 import { Tensor } from '../tensor.js';
 import { encodeNpy, parseNpy } from './npy.js';
+import { PYTHON_CHECKER } from './python-checker.js';
+import { TOLERANCE_COEFFICIENT, TOLERANCE_DERIVATION, TOLERANCE_RULE, UNIT_ROUNDOFF, endpointTolerances, type EndpointTolerance } from './tolerance.js';
 
 const GOLDEN_FORMAT = 'mobilenet-golden';
-const GOLDEN_FORMAT_VERSION = 1;
+/** Written by this version; 1 is still read. */
+export const GOLDEN_FORMAT_VERSION = 2;
+const READ_VERSIONS = [1, 2] as const;
 export const MANIFEST_FILE = 'manifest.json';
+export const ONNX_FILE = 'model.onnx';
+export const CHECKER_FILE = 'verify_golden.py';
 /** Largest bundle file read into memory. */
 export const MAX_BUNDLE_FILE_BYTES = 1 << 30;
-/** Largest manifest.json read (one of alpha 1 at 224 with every end point is about 60 KB). */
+/** Largest manifest.json read (one of alpha 1 at 224 with every end point is about 90 KB). */
 export const MAX_MANIFEST_BYTES = 64 << 20;
 
-/**
- * The tolerance rule, per end point E with golden values g and another engine's values o:
- *   max_abs_error = max_i |o_i - g_i|;  scale = max_i |g_i|;  max_rel_error = max_abs_error / scale
- *   pass  iff  max_abs_error <= max(atol, rtol * scale)   (NaN or a shape mismatch fails)
- * rtol 1e-4 is the bound the TF.js oracle tests hold the reference path to (float32 engines
- * that sum in another order land around 1e-6 .. 1e-5); atol covers an all-zero end point.
- */
-const DEFAULT_TOLERANCE: Tolerance = {
-  rule: 'per end point: max|other - golden| <= max(atol, rtol * max|golden|); NaN or a shape mismatch fails',
-  rtol: 1e-4,
-  atol: 1e-6,
-};
-
-export interface Tolerance {
+/** Format version 1's one tolerance for every end point (rtol 1e-4, atol 1e-6). */
+export interface ToleranceV1 {
   rule: string;
   rtol: number;
   atol: number;
+}
+
+/** Format version 2's tolerance block: the rule, how it was derived, one entry per computed end point. */
+export interface ToleranceV2 {
+  rule: string;
+  derivation: string;
+  unit_roundoff: number;
+  coefficient: number;
+  endpoints: EndpointTolerance[];
+}
+
+/** What reports carry: the rule and, from version 2, its derivation (the numbers are per end point). */
+export interface Tolerance {
+  rule: string;
+  derivation?: string;
+  /** Version 1 only: the one rtol and atol. */
+  rtol?: number;
+  atol?: number;
 }
 
 export type TensorGroup = 'input' | 'weights' | 'folded' | 'outputs';
@@ -73,6 +92,14 @@ export interface GoldenConfig {
   batch: number;
   /** End point names, or 'all'. Always computed and listed in network order. */
   endpoints: 'all' | readonly string[];
+  /** TF-Slim's output_stride (8, 16 or 32; null: none). */
+  outputStride?: 8 | 16 | 32 | null;
+  /** TF-Slim's use_explicit_padding (flavour tf only). */
+  useExplicitPadding?: boolean;
+  /** A global average pool instead of AvgPool_1a (needed for logits when the last map is larger than 7x7 with output stride). */
+  globalPool?: boolean;
+  /** Also write model.onnx, the exact model as ONNX. */
+  onnx?: boolean;
 }
 
 export interface ManifestTensor {
@@ -85,27 +112,57 @@ export interface ManifestTensor {
   sha256: string;
 }
 
+export interface ManifestConfig {
+  alpha: number;
+  resolution: [number, number];
+  seed: number;
+  flavour: Flavour;
+  batch: number;
+  num_classes: number;
+  activation: string;
+  padding: string;
+  batch_norm_epsilon: number;
+  min_depth: number;
+  /** Version 2. */
+  output_stride?: number | null;
+  use_explicit_padding?: boolean;
+  global_pool?: boolean;
+}
+
+/** The ONNX model's entry (version 2, with --onnx). */
+export interface ManifestOnnx {
+  file: typeof ONNX_FILE;
+  sha256: string;
+  opset: number;
+  ir_version: number;
+  batch_norm: 'folded';
+  layout: 'NHWC';
+  input: 'input';
+  outputs: string[];
+  weights: string;
+}
+
+/** The Python checker's entry (version 2). */
+export interface ManifestChecker {
+  file: typeof CHECKER_FILE;
+  sha256: string;
+  usage: string;
+  requires: string;
+}
+
 export interface GoldenManifest {
   format: typeof GOLDEN_FORMAT;
-  format_version: typeof GOLDEN_FORMAT_VERSION;
+  format_version: 1 | 2;
   engine: { name: string; version: string; path: 'reference' };
-  config: {
-    alpha: number;
-    resolution: [number, number];
-    seed: number;
-    flavour: Flavour;
-    batch: number;
-    num_classes: number;
-    activation: string;
-    padding: string;
-    batch_norm_epsilon: number;
-    min_depth: number;
-  };
+  config: ManifestConfig;
   input: { name: 'input'; layout: 'NHWC'; generator: string; seed: number };
-  weights: { generator: string; seed: number };
+  weights: { generator: string; seed: number; note?: string };
   /** Every end point of the network in order; `computed` are those in outputs.safetensors. */
   endpoints: { all: string[]; computed: string[] };
-  tolerance: Tolerance;
+  tolerance: ToleranceV1 | ToleranceV2;
+  /** Version 2: the checker written into the bundle, and the model when asked for. */
+  checker?: ManifestChecker;
+  onnx?: ManifestOnnx | null;
   tensors: ManifestTensor[];
 }
 
@@ -141,10 +198,23 @@ function npyPath(group: TensorGroup, name: string): string {
   return group === 'input' ? 'npy/input.npy' : `npy/${group}/${npyFileName(name)}`;
 }
 
+/** The architecture options a configuration stands for. */
+function architectureOptions(config: GoldenConfig): MobileNetOptions {
+  return {
+    flavour: config.flavour,
+    depthMultiplier: config.alpha,
+    inputSize: config.resolution,
+    ...(config.outputStride != null ? { outputStride: config.outputStride } : {}),
+    ...(config.useExplicitPadding ? { useExplicitPadding: true } : {}),
+    ...(config.globalPool ? { globalPool: true } : {}),
+  };
+}
+
 function checkConfig(config: GoldenConfig): Architecture {
   if (!Number.isSafeInteger(config.seed) || config.seed < 0 || config.seed >= 2 ** 32) badOption('seed', config.seed, 'an integer from 0 to 2^32-1');
   if (!Number.isSafeInteger(config.batch) || config.batch < 1 || config.batch > 64) badOption('batch', config.batch, 'an integer from 1 to 64');
-  const arch = buildArchitecture({ depthMultiplier: config.alpha, inputSize: config.resolution, flavour: config.flavour });
+  if (config.outputStride != null && ![8, 16, 32].includes(config.outputStride)) badOption('outputStride', config.outputStride, '8, 16, 32 or null');
+  const arch = buildArchitecture(architectureOptions(config));
   if (config.endpoints !== 'all') {
     if (!Array.isArray(config.endpoints) || config.endpoints.length === 0) badOption('endpoints', config.endpoints, '"all" or a non-empty list of end point names');
     for (const name of config.endpoints) {
@@ -155,7 +225,7 @@ function checkConfig(config: GoldenConfig): Architecture {
 }
 
 /** The folded weights by TF-Slim name: `<scope>/weights` (or depthwise_weights) scaled, `<scope>/biases`. */
-function foldedWeightMap(folded: Awaited<ReturnType<typeof createModel>>['folded']): WeightMap {
+function foldedWeightMap(folded: readonly FoldedLayer[]): WeightMap {
   const map: WeightMap = new Map();
   for (const { layer, filter, bias } of folded) {
     const [w, b] = layerWeights(layer, true);
@@ -165,25 +235,92 @@ function foldedWeightMap(folded: Awaited<ReturnType<typeof createModel>>['folded
   return map;
 }
 
+/** The manifest's config block. */
+function manifestConfig(arch: Architecture, config: GoldenConfig): ManifestConfig {
+  const o = arch.options;
+  return {
+    alpha: o.depthMultiplier,
+    resolution: [o.inputHeight, o.inputWidth],
+    seed: config.seed,
+    flavour: o.flavour,
+    batch: config.batch,
+    num_classes: o.numClasses,
+    activation: o.activation,
+    padding: o.padding,
+    batch_norm_epsilon: o.batchNormEpsilon,
+    min_depth: o.minDepth,
+    output_stride: o.outputStride,
+    use_explicit_padding: o.useExplicitPadding,
+    global_pool: o.globalPool,
+  };
+}
+
+/**
+ * The ONNX model of a configuration (what `mobilenet export --onnx` writes and a bundle's
+ * model.onnx holds, byte for byte): the folded weights, the computed end points as outputs.
+ */
+async function onnxModel(arch: Architecture, folded: readonly FoldedLayer[], config: GoldenConfig, computed: readonly string[], version: string) {
+  // Loaded when asked for: protobufjs and the ONNX schema stay out of every other command's start.
+  const { mobilenetToOnnxModel, ONNX_IR_VERSION, ONNX_OPSET } = await import('../onnx/export.js');
+  const bytes = mobilenetToOnnxModel(arch, folded, {
+    batch: config.batch,
+    outputs: computed,
+    producerVersion: version,
+    metadata: {
+      'mobilenet-golden.config': JSON.stringify(manifestConfig(arch, config)),
+      'mobilenet-golden.batch_norm': 'folded',
+      'mobilenet-golden.layout': 'NHWC',
+      'mobilenet-golden.weights': `randomWeights(arch, ${config.seed}), folded (folded.safetensors of the bundle), filters transposed to OIHW`,
+    },
+  });
+  return { bytes, opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION };
+}
+
+const computedEndpoints = (arch: Architecture, config: GoldenConfig): string[] =>
+  config.endpoints === 'all' ? [...arch.endpoints] : arch.endpoints.filter((e) => config.endpoints.includes(e));
+
+/** The seeded model of a configuration on the reference path (the caller disposes of it). */
+async function seededModel(config: GoldenConfig) {
+  const arch = checkConfig(config);
+  const weights = randomWeights(arch, config.seed);
+  const model = await createModel({ ...architectureOptions(config), weights, backend: 'reference' });
+  return { arch, weights, model };
+}
+
+/**
+ * The ONNX model alone (`mobilenet export --onnx`): the same bytes as model.onnx in the bundle
+ * of the same configuration and engine version.
+ */
+export async function createOnnxModel(config: GoldenConfig, engineVersion: string): Promise<Uint8Array> {
+  const { arch, model } = await seededModel(config);
+  try {
+    return (await onnxModel(arch, model.folded, config, computedEndpoints(arch, config), engineVersion)).bytes;
+  } finally {
+    model.dispose();
+  }
+}
+
 /**
  * Computes a bundle in memory: relative path to bytes, manifest.json included. Runs the
  * reference path once over the requested end points.
  */
 export async function createBundle(config: GoldenConfig, engineVersion: string): Promise<Map<string, Uint8Array>> {
-  const arch = checkConfig(config);
+  const { arch, weights, model } = await seededModel(config);
   const o = arch.options;
-  const weights = randomWeights(arch, config.seed);
-  const model = await createModel({ depthMultiplier: config.alpha, inputSize: config.resolution, flavour: config.flavour, weights, backend: 'reference' });
-  const computed = config.endpoints === 'all' ? [...arch.endpoints] : arch.endpoints.filter((e) => config.endpoints.includes(e));
+  const computed = computedEndpoints(arch, config);
   const input = goldenInput(config.seed, config.batch, o.inputHeight, o.inputWidth);
+  // Predictions' tolerance needs the logits' scale: Logits is computed on the way anyway.
+  const needLogits = computed.includes('Predictions') && !computed.includes('Logits');
   let outputs: Record<string, Tensor>;
   try {
-    outputs = model.run(input, { outputs: computed });
+    outputs = model.run(input, { outputs: needLogits ? [...computed, 'Logits'] : computed });
   } finally {
     model.dispose();
   }
   const folded = foldedWeightMap(model.folded);
-  const archOptions = { flavour: config.flavour, depthMultiplier: config.alpha, inputSize: config.resolution } as const;
+  // The safetensors metadata records alpha, resolution, flavour and global pool; output stride
+  // and explicit padding are in manifest.json only (the metadata has no key for them).
+  const archOptions = { flavour: config.flavour, depthMultiplier: config.alpha, inputSize: config.resolution, ...(o.globalPool ? { globalPool: true } : {}) } as const;
   const pixelNormalization = config.flavour === 'torch' ? 'torch-imagenet' : 'unit-signed';
   const metadata = (role: string) => ({ format: GOLDEN_FORMAT, format_version: String(GOLDEN_FORMAT_VERSION), role });
 
@@ -206,31 +343,62 @@ export async function createBundle(config: GoldenConfig, engineVersion: string):
   for (const [name, t] of folded) add('folded', name, t);
   for (const name of computed) add('outputs', name, outputMap.get(name)!);
 
+  let logitsScale: number | undefined;
+  if (outputs['Logits']) logitsScale = outputs['Logits'].data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const tolerance: ToleranceV2 = {
+    rule: TOLERANCE_RULE,
+    derivation: TOLERANCE_DERIVATION,
+    unit_roundoff: UNIT_ROUNDOFF,
+    coefficient: TOLERANCE_COEFFICIENT,
+    endpoints: endpointTolerances(arch, computed, logitsScale),
+  };
+
+  const checker = new TextEncoder().encode(PYTHON_CHECKER);
+  files.set(CHECKER_FILE, checker);
+  let onnx: ManifestOnnx | null = null;
+  if (config.onnx) {
+    const { bytes, opset, irVersion } = await onnxModel(arch, model.folded, config, computed, engineVersion);
+    files.set(ONNX_FILE, bytes);
+    onnx = {
+      file: ONNX_FILE,
+      sha256: sha256Hex(bytes),
+      opset,
+      ir_version: irVersion,
+      batch_norm: 'folded',
+      layout: 'NHWC',
+      input: 'input',
+      outputs: computed,
+      weights: 'folded.safetensors, filters transposed to OIHW (initializers <scope>/weights_OIHW, <scope>/depthwise_weights_OIHW, <scope>/biases)',
+    };
+  }
+
   const manifest: GoldenManifest = {
     format: GOLDEN_FORMAT,
     format_version: GOLDEN_FORMAT_VERSION,
     engine: { name: 'mobilenet-wasm', version: engineVersion, path: 'reference' },
-    config: {
-      alpha: o.depthMultiplier,
-      resolution: [o.inputHeight, o.inputWidth],
-      seed: config.seed,
-      flavour: o.flavour,
-      batch: config.batch,
-      num_classes: o.numClasses,
-      activation: o.activation,
-      padding: o.padding,
-      batch_norm_epsilon: o.batchNormEpsilon,
-      min_depth: o.minDepth,
-    },
+    config: manifestConfig(arch, config),
     input: {
       name: 'input',
       layout: 'NHWC',
       generator: `mulberry32((seed ^ 0x${INPUT_SEED_XOR.toString(16)}) >>> 0); x = fround(next() / 2^32 * 2 - 1), row-major [N, H, W, 3], uniform in [-1, 1)`,
       seed: (config.seed ^ INPUT_SEED_XOR) >>> 0,
     },
-    weights: { generator: 'randomWeights(arch, seed): mulberry32(seed), see src/model/random.ts', seed: config.seed },
+    weights: {
+      generator: 'randomWeights(arch, seed): mulberry32(seed), see src/model/random.ts',
+      seed: config.seed,
+      ...(o.outputStride !== null || o.useExplicitPadding
+        ? { note: 'the safetensors metadata records alpha, resolution, flavour and global pool only: load weights.safetensors with config.output_stride and config.use_explicit_padding added' }
+        : {}),
+    },
     endpoints: { all: [...arch.endpoints], computed },
-    tolerance: DEFAULT_TOLERANCE,
+    tolerance,
+    checker: {
+      file: CHECKER_FILE,
+      sha256: sha256Hex(checker),
+      usage: `python3 ${CHECKER_FILE} BUNDLE_DIR OUTPUTS [--json]   (OUTPUTS: a folder of <end point>.npy, a .safetensors file, or another bundle; exit 0 pass, 1 a divergence, 2 bad input)`,
+      requires: 'Python 3.8+ and numpy',
+    },
+    onnx,
     tensors,
   };
   files.set(MANIFEST_FILE, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
@@ -267,6 +435,10 @@ export interface GoldenBundle {
   input: NamedTensor;
   /** The computed end points, in network order. */
   outputs: Map<string, NamedTensor>;
+  /** The rule (and from version 2 its derivation) as reports show it. */
+  tolerance: Tolerance;
+  /** rtol and atol per computed end point (version 1: the same for all). */
+  tolerances: Map<string, { rtol: number; atol: number }>;
 }
 
 type Obj = Record<string, unknown>;
@@ -280,12 +452,46 @@ const isShape = (v: unknown): v is number[] => Array.isArray(v) && v.length <= 8
 /** A relative path inside the bundle: no absolute path, no `..`, no backslash. */
 const isBundlePath = (v: unknown): v is string =>
   typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.includes('\\') && v.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
+const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isTol = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+interface ValidManifest {
+  manifest: GoldenManifest;
+  tolerance: Tolerance;
+  tolerances: Map<string, { rtol: number; atol: number }>;
+}
+
+/** The tolerance block: version 1's one rtol and atol, or version 2's entry per computed end point. */
+function validateTolerance(version: 1 | 2, tol: unknown, computed: readonly string[]): Omit<ValidManifest, 'manifest'> {
+  if (version === 1) {
+    if (!isObject(tol) || typeof tol.rtol !== 'number' || typeof tol.atol !== 'number' || !(tol.rtol >= 0) || !(tol.atol >= 0) || typeof tol.rule !== 'string') {
+      badManifest('tolerance', '{rule, rtol >= 0, atol >= 0}', tol);
+    }
+    const { rtol, atol } = tol as { rtol: number; atol: number };
+    // Only these three fields reach reports (and --json), nothing else the file added.
+    return { tolerance: { rule: tol.rule as string, rtol, atol }, tolerances: new Map(computed.map((e) => [e, { rtol, atol }])) };
+  }
+  if (!isObject(tol) || typeof tol.rule !== 'string' || typeof tol.derivation !== 'string' || !Array.isArray(tol.endpoints)) {
+    badManifest('tolerance', '{rule, derivation, endpoints: [{name, rtol, atol}, ...]}', tol);
+  }
+  const tolerances = new Map<string, { rtol: number; atol: number }>();
+  (tol.endpoints as unknown[]).forEach((t, i) => {
+    if (!isObject(t) || typeof t.name !== 'string' || !isTol(t.rtol) || !isTol(t.atol)) {
+      badManifest(`tolerance.endpoints[${i}]`, '{name, rtol, atol} with finite rtol >= 0 and atol >= 0', t);
+    }
+    tolerances.set(t.name as string, { rtol: t.rtol as number, atol: t.atol as number });
+  });
+  const names = (tol.endpoints as { name: string }[]).map((t) => t.name);
+  if (names.join('\n') !== computed.join('\n')) badManifest('tolerance.endpoints', `one entry per computed end point, in network order (${computed.join(', ')})`, names);
+  return { tolerance: { rule: tol.rule as string, derivation: tol.derivation as string }, tolerances };
+}
 
 /** Checks the manifest's shape (not the files). Throws ERR_MANIFEST naming the field. */
-function validateManifest(json: unknown): GoldenManifest {
+function validateManifest(json: unknown): ValidManifest {
   if (!isObject(json)) badManifest('the top level', 'a JSON object', json);
   if (json.format !== GOLDEN_FORMAT) badManifest('format', `"${GOLDEN_FORMAT}"`, json.format);
-  if (json.format_version !== GOLDEN_FORMAT_VERSION) badManifest('format_version', String(GOLDEN_FORMAT_VERSION), json.format_version);
+  if (!(READ_VERSIONS as readonly unknown[]).includes(json.format_version)) badManifest('format_version', READ_VERSIONS.join(' or '), json.format_version);
+  const version = json.format_version as 1 | 2;
   const config = json.config;
   if (!isObject(config)) badManifest('config', 'an object', config);
   if (typeof config.alpha !== 'number' || !(config.alpha > 0)) badManifest('config.alpha', 'a number above 0', config.alpha);
@@ -303,9 +509,12 @@ function validateManifest(json: unknown): GoldenManifest {
   const all = new Set(endpoints.all as string[]);
   const computed = endpoints.computed as string[];
   if (computed.length === 0 || computed.some((e) => !all.has(e))) badManifest('endpoints.computed', 'a non-empty subset of endpoints.all', computed);
-  const tol = json.tolerance;
-  if (!isObject(tol) || typeof tol.rtol !== 'number' || typeof tol.atol !== 'number' || !(tol.rtol >= 0) || !(tol.atol >= 0) || typeof tol.rule !== 'string') {
-    badManifest('tolerance', '{rule, rtol >= 0, atol >= 0}', tol);
+  const { tolerance, tolerances } = validateTolerance(version, json.tolerance, computed);
+  if (version >= 2) {
+    const checker = json.checker;
+    if (!isObject(checker) || checker.file !== CHECKER_FILE || !isSha256(checker.sha256)) badManifest('checker', `{file: "${CHECKER_FILE}", sha256, ...}`, checker);
+    const onnx = json.onnx;
+    if (onnx !== null && onnx !== undefined && (!isObject(onnx) || onnx.file !== ONNX_FILE || !isSha256(onnx.sha256))) badManifest('onnx', `null or {file: "${ONNX_FILE}", sha256, ...}`, onnx);
   }
   if (!Array.isArray(json.tensors)) badManifest('tensors', 'a list', json.tensors);
   const seen = new Set<string>();
@@ -318,7 +527,7 @@ function validateManifest(json: unknown): GoldenManifest {
     if (!isBundlePath(t.npy) || !t.npy.endsWith('.npy')) badManifest(`${where}.npy`, 'a relative path inside the bundle ending in .npy', t.npy);
     if (t.dtype !== 'F32') badManifest(`${where}.dtype`, '"F32"', t.dtype);
     if (!isShape(t.shape)) badManifest(`${where}.shape`, 'a list of non-negative integers', t.shape);
-    if (typeof t.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(t.sha256)) badManifest(`${where}.sha256`, '64 lowercase hex digits', t.sha256);
+    if (!isSha256(t.sha256)) badManifest(`${where}.sha256`, '64 lowercase hex digits', t.sha256);
     const key = `${t.group}:${t.name}`;
     if (seen.has(key)) fail(ErrorCodes.DUPLICATE_TENSOR, `${MANIFEST_FILE}: ${where}: tensor ${t.name} of group ${t.group} is listed twice`);
     seen.add(key);
@@ -328,9 +537,7 @@ function validateManifest(json: unknown): GoldenManifest {
   if (inputs.length !== 1 || inputs[0]!.name !== 'input') badManifest('tensors', 'exactly one tensor of group input, named "input"', inputs.map((t) => t.name));
   const outs = tensors.filter((t) => t.group === 'outputs').map((t) => t.name);
   if (outs.join(',') !== computed.join(',')) badManifest('tensors (group outputs)', `the end points ${computed.join(', ')} in that order`, outs);
-  // The tolerance goes into reports (and --json): only its three fields, nothing else the file added.
-  const tolerance: Tolerance = { rule: tol.rule as string, rtol: tol.rtol as number, atol: tol.atol as number };
-  return { ...json, tolerance } as unknown as GoldenManifest;
+  return { manifest: json as unknown as GoldenManifest, tolerance, tolerances };
 }
 
 /**
@@ -382,7 +589,7 @@ export async function readBundle(dir: string): Promise<GoldenBundle> {
   } catch (e) {
     return fail(ErrorCodes.MANIFEST, `bundle ${dir}: ${MANIFEST_FILE} is not valid UTF-8 JSON: ${(e as Error).message}`, e);
   }
-  const manifest = validateManifest(json);
+  const { manifest, tolerance, tolerances } = validateManifest(json);
   const byGroup = new Map<TensorGroup, ManifestTensor[]>(GROUPS.map((g) => [g, manifest.tensors.filter((t) => t.group === g)]));
   const loaded = new Map<string, NamedTensor>();
   for (const group of GROUPS) {
@@ -415,7 +622,13 @@ export async function readBundle(dir: string): Promise<GoldenBundle> {
     const hash = sha256Hex(npy.body);
     if (hash !== t.sha256) fail(ErrorCodes.MANIFEST, `${t.npy}: tensor ${t.name}: expected SHA-256 ${t.sha256} (the manifest), found ${hash}: the bytes were changed`);
   }
+  // Version 2: the checker and, when present, the ONNX model, against their hashes.
+  for (const entry of [manifest.checker, manifest.onnx]) {
+    if (!entry) continue;
+    const hash = sha256Hex(await readBundleFile(dir, entry.file));
+    if (hash !== entry.sha256) fail(ErrorCodes.MANIFEST, `${entry.file}: expected SHA-256 ${entry.sha256} (the manifest), found ${hash}: the file was changed`);
+  }
   const outputs = new Map<string, NamedTensor>();
   for (const name of manifest.endpoints.computed) outputs.set(name, loaded.get(`outputs:${name}`)!);
-  return { dir, manifest, input: loaded.get('input:input')!, outputs };
+  return { dir, manifest, input: loaded.get('input:input')!, outputs, tolerance, tolerances };
 }

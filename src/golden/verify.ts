@@ -1,6 +1,9 @@
 /**
  * Comparing another engine's end points with a golden bundle, under the bundle's tolerance
- * rule (see DEFAULT_TOLERANCE in bundle.ts and docs/golden-format.md).
+ * rule: per end point E, pass iff max|other - golden| <= max(atol_E, rtol_E * max|golden|),
+ * rtol_E and atol_E from the manifest (tolerance.ts explains them; format version 1 has one
+ * pair for all). The bundle's verify_golden.py applies the same rule with the same arithmetic
+ * and gives the same verdicts (test/golden/python-checker.test.ts holds the two together).
  *
  * The other outputs come from one of:
  *   - a safetensors file whose tensors are named as the end points (`Conv2d_0`, ..., `Logits`);
@@ -35,6 +38,9 @@ export interface EndpointResult {
   maxRelError?: number;
   /** max(atol, rtol * max|golden|): the largest absolute error allowed. */
   allowed?: number;
+  /** This end point's tolerance (from the manifest). */
+  rtol?: number;
+  atol?: number;
   /** Flat index of the largest error (first of equals). */
   worstIndex?: number;
   reason?: string;
@@ -57,7 +63,7 @@ export interface VerifyReport {
 const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
 
 /** One end point under the tolerance rule. */
-function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor | undefined, tolerance: Tolerance): EndpointResult {
+function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor | undefined, tolerance: { rtol: number; atol: number }): EndpointResult {
   const base = { name, shape: [...golden.shape] };
   if (!other) return { ...base, status: 'missing' };
   if (!sameShape(squeeze(golden.shape), squeeze(other.shape))) {
@@ -88,6 +94,8 @@ function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor |
     maxAbsError: maxAbs,
     maxRelError: maxRel,
     allowed,
+    rtol: tolerance.rtol,
+    atol: tolerance.atol,
     worstIndex: worst,
     ...(pass ? {} : { reason: `element ${worst}: golden ${g[worst]}, other ${o[worst]}` }),
   };
@@ -95,8 +103,8 @@ function compareEndpoint(name: string, golden: NamedTensor, other: NamedTensor |
 
 /** Compares every computed end point of the bundle, in network order. */
 export function compareWithBundle(bundle: GoldenBundle, other: OtherOutputs): VerifyReport {
-  const tolerance = bundle.manifest.tolerance;
-  const endpoints = [...bundle.outputs].map(([name, golden]) => compareEndpoint(name, golden, other.tensors.get(name), tolerance));
+  const tolerance = bundle.tolerance;
+  const endpoints = [...bundle.outputs].map(([name, golden]) => compareEndpoint(name, golden, other.tensors.get(name), bundle.tolerances.get(name)!));
   const compared = endpoints.filter((e) => e.status !== 'missing').length;
   if (compared === 0) {
     const found = [...other.tensors.keys()];
@@ -183,14 +191,15 @@ export function formatReport(report: VerifyReport, bundle: GoldenBundle): string
   const lines = [
     `bundle ${report.bundle}: alpha ${c.alpha}, ${c.resolution[0]}x${c.resolution[1]}, seed ${c.seed}, flavour ${c.flavour}, batch ${c.batch}`,
     `other  ${report.other.path} (${report.other.kind})`,
-    `rule   ${report.tolerance.rule} (rtol ${report.tolerance.rtol}, atol ${report.tolerance.atol})`,
+    `rule   ${report.tolerance.rule}${report.tolerance.rtol !== undefined ? ` (rtol ${report.tolerance.rtol}, atol ${report.tolerance.atol})` : ' (rtol per end point, see the manifest\'s tolerance.derivation)'}`,
     '',
   ];
   const width = Math.max(10, ...report.endpoints.map((e) => e.name.length));
-  lines.push(`${'end point'.padEnd(width)}  ${'shape'.padEnd(18)}  ${'max abs err'.padStart(11)}  ${'max rel err'.padStart(11)}  ${'allowed abs'.padStart(11)}  result`);
+  lines.push(`${'end point'.padEnd(width)}  ${'shape'.padEnd(18)}  ${'max abs err'.padStart(11)}  ${'max rel err'.padStart(11)}  ${'rtol'.padStart(11)}  ${'allowed abs'.padStart(11)}  result`);
   for (const e of report.endpoints) {
     const result = e.status === 'pass' ? 'pass' : e.status === 'missing' ? 'missing' : `FAIL${e.reason ? ` (${e.reason})` : ''}`;
-    lines.push(`${e.name.padEnd(width)}  ${`[${e.shape.join(',')}]`.padEnd(18)}  ${sci(e.maxAbsError).padStart(11)}  ${sci(e.maxRelError).padStart(11)}  ${sci(e.allowed).padStart(11)}  ${result}`);
+    const rtol = bundle.tolerances.get(e.name)?.rtol;
+    lines.push(`${e.name.padEnd(width)}  ${`[${e.shape.join(',')}]`.padEnd(18)}  ${sci(e.maxAbsError).padStart(11)}  ${sci(e.maxRelError).padStart(11)}  ${sci(rtol).padStart(11)}  ${sci(e.allowed).padStart(11)}  ${result}`);
   }
   lines.push('');
   if (report.firstDivergence) {

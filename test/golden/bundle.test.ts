@@ -13,7 +13,7 @@ import { reportError, type CommandStatus } from '../../src/cli/main.js';
 import { ErrorCodes, MobilenetError } from '../../src/errors.js';
 import { loadModelFile } from '../../src/formats/index.js';
 import { encodeSafetensors, parseSafetensors } from '../../src/formats/safetensors.js';
-import { createBundle, goldenInput, readBundle, type GoldenManifest } from '../../src/golden/bundle.js';
+import { createBundle, goldenInput, readBundle, type GoldenManifest, type ToleranceV2 } from '../../src/golden/bundle.js';
 import { encodeNpy, parseNpy } from '../../src/golden/npy.js';
 import { compareWithBundle, loadOtherOutputs } from '../../src/golden/verify.js';
 import { createModel } from '../../src/engine/create.js';
@@ -103,7 +103,20 @@ describe('mobilenet golden', () => {
     expect(m.endpoints.computed).toEqual(m.endpoints.all);
     expect(m.endpoints.computed.slice(0, 3)).toEqual(['Conv2d_0', 'Conv2d_1_depthwise', 'Conv2d_1_pointwise']);
     expect(m.endpoints.computed.slice(-3)).toEqual(['AvgPool_1a', 'Logits', 'Predictions']);
-    expect(m.tolerance).toMatchObject({ rtol: 1e-4, atol: 1e-6 });
+    expect(m.format_version).toBe(2);
+    // Format 2: a tolerance per end point, its derivation, the checker; no model without --onnx.
+    const tol = m.tolerance as ToleranceV2;
+    expect(tol.rule).toMatch(/^per end point E: /);
+    expect(tol.derivation).toMatch(/1 \+ log2\(K\)/);
+    expect(tol.endpoints.map((t) => t.name)).toEqual(m.endpoints.computed);
+    expect(tol.endpoints[0]).toEqual({ name: 'Conv2d_0', reduction_length: 27, roundings: 5.755, rtol: 2.29e-6, atol: 2.29e-9 });
+    // rtol grows with depth (the softmax's follows the logits' scale).
+    const rtols = tol.endpoints.slice(0, -1).map((t) => t.rtol);
+    expect(rtols.every((r, i) => i === 0 || r >= rtols[i - 1]!)).toBe(true);
+    expect(m.checker).toMatchObject({ file: 'verify_golden.py', requires: 'Python 3.8+ and numpy' });
+    expect(files).toContain('verify_golden.py');
+    expect(m.onnx).toBeNull();
+    expect(files).not.toContain('model.onnx');
     // 27 conv layers x 5 unfolded tensors + the classifier's 2; 28 x 2 folded; 30 end points; the input.
     const groups = m.tensors.reduce<Record<string, number>>((acc, t) => ({ ...acc, [t.group]: (acc[t.group] ?? 0) + 1 }), {});
     expect(groups).toEqual({ input: 1, weights: 27 * 5 + 2, folded: 28 * 2, outputs: 30 });
@@ -187,7 +200,7 @@ describe('mobilenet verify', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('PASS: 30 end points within tolerance');
-    expect(r.stdout).toMatch(/^Conv2d_13_pointwise +\[2,3,3,256\] +0\.00e\+0 +0\.00e\+0 +\S+ +pass$/m);
+    expect(r.stdout).toMatch(/^Conv2d_13_pointwise +\[2,3,3,256\] +0\.00e\+0 +0\.00e\+0 +\S+ +\S+ +pass$/m);
 
     const npyDir = join(tmp, 'wasm-npy');
     cpSync(join(BUNDLE, 'npy/outputs'), npyDir, { recursive: true }); // the names the manifest gives
@@ -332,11 +345,16 @@ describe('a damaged bundle is refused with a coded error', () => {
     await refused(dir, ErrorCodes.MANIFEST, /manifest\.json is not valid UTF-8 JSON/);
     const good = manifestOf(BUNDLE);
     const cases: [(m: GoldenManifest) => void, RegExp][] = [
-      [(m) => void ((m as { format_version: number }).format_version = 2), /^manifest\.json: format_version: expected 1, got 2$/],
+      [(m) => void ((m as { format_version: number }).format_version = 3), /^manifest\.json: format_version: expected 1 or 2, got 3$/],
       [(m) => void ((m.tensors[3] as { sha256: string }).sha256 = 'abc'), /^manifest\.json: tensors\[3\]\.sha256: expected 64 lowercase hex digits, got "abc"$/],
       [(m) => void (m.tensors[0]!.npy = '../../etc/passwd.npy'), /^manifest\.json: tensors\[0\]\.npy: expected a relative path inside the bundle/],
       [(m) => void m.tensors.pop(), /^manifest\.json: tensors \(group outputs\): expected the end points Conv2d_0, .*, Predictions in that order, got \[/],
-      [(m) => void ((m.tolerance as { rtol: unknown }).rtol = '1e-4'), /^manifest\.json: tolerance: expected \{rule, rtol >= 0, atol >= 0\}/],
+      [(m) => void (((m.tolerance as ToleranceV2).endpoints[3] as { rtol: unknown }).rtol = '1e-4'), /^manifest\.json: tolerance\.endpoints\[3\]: expected \{name, rtol, atol\} with finite rtol >= 0 and atol >= 0, got /],
+      [(m) => void (m.tolerance as ToleranceV2).endpoints.splice(5, 1), /^manifest\.json: tolerance\.endpoints: expected one entry per computed end point, in network order \(Conv2d_0, /],
+      // Version 1's one rtol and atol in a version 2 manifest.
+      [(m) => void ((m as { tolerance: unknown }).tolerance = { rule: 'r', rtol: 1e-4, atol: 1e-6 }), /^manifest\.json: tolerance: expected \{rule, derivation, endpoints: /],
+      [(m) => void (m.checker = undefined), /^manifest\.json: checker: expected \{file: "verify_golden\.py", sha256, \.\.\.\}, got undefined$/],
+      [(m) => void (m.checker!.sha256 = '0'.repeat(64)), /^verify_golden\.py: expected SHA-256 0{64} \(the manifest\), found [0-9a-f]{64}: the file was changed$/],
     ];
     for (const [change, message] of cases) {
       const m = structuredClone(good);

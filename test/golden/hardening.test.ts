@@ -55,7 +55,9 @@ describe('22: a manifest.json with deeply nested JSON is ERR_MANIFEST naming the
     ['config.seed', (m) => (m.config.seed = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: config\.seed: expected a non-negative integer, got \[\[\[\[\[…/],
     ['input.generator', (m) => (m.input.generator = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: input: expected \{name, layout, generator, seed\} with generator a string, got \{"name": "input"/],
     ['endpoints.all', (m) => (m.endpoints.all = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: endpoints: expected \{all: \[names\], computed: \[names\]\}, got \{"all": \[\[\[\[/],
-    ['tolerance', (m) => (m.tolerance = '@@DEEP@@'), DEEP_OBJECT, /^manifest\.json: tolerance: expected \{rule, rtol >= 0, atol >= 0\}, got \{"a": \{"a": /],
+    ['tolerance', (m) => (m.tolerance = '@@DEEP@@'), DEEP_OBJECT, /^manifest\.json: tolerance: expected \{rule, derivation, endpoints: \[\{name, rtol, atol\}, \.\.\.\]\}, got \{"a": \{"a": /],
+    ['a tolerance entry', (m) => (m.tolerance.endpoints[1] = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: tolerance\.endpoints\[1\]: expected \{name, rtol, atol\} with finite rtol >= 0 and atol >= 0, got \[\[\[\[/],
+    ['checker', (m) => (m.checker = '@@DEEP@@'), DEEP_OBJECT, /^manifest\.json: checker: expected \{file: "verify_golden\.py", sha256, \.\.\.\}, got \{"a": /],
     ['tensors', (m) => (m.tensors = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: tensors\[0\]: expected an object \{group, name, file, npy, dtype, shape, sha256\}, got \[\[\[\[/],
     ['a tensor\'s shape', (m) => (m.tensors[0].shape = '@@DEEP@@'), DEEP_ARRAY, /^manifest\.json: tensors\[0\]\.shape: expected a list of non-negative integers, got \[\[\[\[\[…\]\]\]\]\]$/],
     ['a tensor\'s npy path', (m) => (m.tensors[0].npy = '@@DEEP@@'), DEEP_OBJECT, /^manifest\.json: tensors\[0\]\.npy: expected a relative path inside the bundle ending in \.npy, got \{"a": /],
@@ -79,17 +81,34 @@ describe('22: a manifest.json with deeply nested JSON is ERR_MANIFEST naming the
     }
   });
 
-  it('a tolerance with a deep extra field: only rule, rtol and atol reach the report, which prints as JSON', async () => {
+  it('a tolerance with deep extra fields: only rule and derivation (and each end point\'s rtol and atol) reach the report, which prints as JSON', async () => {
     const dir = copyBundle('deep-tolerance');
     const m = structuredClone(manifest);
     m.tolerance.extra = '@@DEEP@@';
+    m.tolerance.endpoints[0].extra = '@@DEEP@@';
     m.extra = 'kept out of reports';
     writeFileSync(join(dir, 'manifest.json'), withDeep(m, DEEP_ARRAY));
     const b = await readBundle(dir);
-    expect(Object.keys(b.manifest.tolerance).sort()).toEqual(['atol', 'rtol', 'rule']);
+    expect(Object.keys(b.tolerance).sort()).toEqual(['derivation', 'rule']);
     const report = compareWithBundle(b, await loadOtherOutputs(join(BUNDLE, 'outputs.safetensors'), b));
     expect(report.passed).toBe(true);
+    expect(Object.keys(report.endpoints[0]!).sort()).toEqual(['allowed', 'atol', 'maxAbsError', 'maxRelError', 'name', 'otherShape', 'rtol', 'shape', 'status', 'worstIndex']);
     expect(() => JSON.stringify(report)).not.toThrow();
+  });
+
+  it('a format version 1 manifest is still read: its one rtol and atol apply to every end point', async () => {
+    const dir = copyBundle('v1');
+    const m = structuredClone(manifest);
+    m.format_version = 1;
+    m.tolerance = { rule: 'one for all', rtol: 1e-4, atol: 1e-6, extra: '@@DEEP@@' };
+    delete m.checker;
+    delete m.onnx;
+    writeFileSync(join(dir, 'manifest.json'), withDeep(m, DEEP_ARRAY));
+    const b = await readBundle(dir);
+    expect(b.tolerance).toEqual({ rule: 'one for all', rtol: 1e-4, atol: 1e-6 });
+    expect([...b.tolerances.values()]).toEqual([{ rtol: 1e-4, atol: 1e-6 }, { rtol: 1e-4, atol: 1e-6 }]);
+    const report = compareWithBundle(b, await loadOtherOutputs(join(BUNDLE, 'outputs.safetensors'), b));
+    expect(report).toMatchObject({ passed: true, tolerance: { rtol: 1e-4, atol: 1e-6 } });
   });
 });
 
