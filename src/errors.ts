@@ -38,6 +38,14 @@ export const ErrorCodes = {
   KERNEL: 'ERR_KERNEL',
   /** Finite inputs and weights gave non-finite outputs (an overflow). */
   OUTPUT_NONFINITE: 'ERR_OUTPUT_NONFINITE',
+  /** A classification head's training examples cannot make a head (none, one class only, a class with no examples, a bad label). */
+  HEAD_DATA: 'ERR_HEAD_DATA',
+  /** An embedding of the wrong length, or with a NaN or infinite value (training examples or a prediction's input). */
+  EMBEDDING: 'ERR_EMBEDDING',
+  /** A head file that is not a head of ours, or whose contents disagree with its own metadata. */
+  HEAD_FORMAT: 'ERR_HEAD_FORMAT',
+  /** A head saved for another base model (alpha, resolution, end point, pixel normalisation or weights differ). */
+  HEAD_MODEL: 'ERR_HEAD_MODEL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -73,3 +73,25 @@ export {
   type PixelNormalization,
   type PixelScaling,
 } from './image/index.js';
+
+// Your own classes on the embeddings: a kNN or a trained linear head, saved and loaded.
+export {
+  trainHead,
+  loadHead,
+  modelIdentity,
+  UNKNOWN_LABEL,
+  type Head,
+  type KnnHead,
+  type LinearHead,
+  type HeadMethod,
+  type HeadExample,
+  type HeadPrediction,
+  type HeadTraining,
+  type TrainHeadOptions,
+  type TrainProgress,
+  type PredictOptions,
+  type EmbeddingInput,
+  type BaseModelIdentity,
+  type HeadBaseModel,
+  type AugmentOptions,
+} from './head/index.js';

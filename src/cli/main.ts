@@ -15,6 +15,7 @@ import { registerConvert } from './convert.js';
 import { registerGolden } from './golden.js';
 import { registerExport } from './export.js';
 import { registerBench } from './bench.js';
+import { registerTrain } from './train.js';
 import { EXIT_INTERNAL, EXIT_USAGE, OutputClosed, plainErrno, printable, type CommandStatus, type Io } from './io.js';
 import { processIo } from './output.js';
 
@@ -40,6 +41,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerGolden(program, io, status);
   registerExport(program, io);
   registerBench(program, io);
+  registerTrain(program, io, status);
   return program;
 }
 
