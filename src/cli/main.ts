@@ -16,6 +16,7 @@ import { registerGolden } from './golden.js';
 import { registerExport } from './export.js';
 import { registerBench } from './bench.js';
 import { registerTrain } from './train.js';
+import { registerQuantize } from './quantize.js';
 import { EXIT_INTERNAL, EXIT_USAGE, OutputClosed, plainErrno, printable, type CommandStatus, type Io } from './io.js';
 import { processIo } from './output.js';
 
@@ -42,6 +43,7 @@ export function createProgram(io: Io, status: CommandStatus = { exitCode: 0 }): 
   registerExport(program, io);
   registerBench(program, io);
   registerTrain(program, io, status);
+  registerQuantize(program, io, status);
   return program;
 }
 

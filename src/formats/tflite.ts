@@ -30,12 +30,15 @@
  * then optionally RESHAPE or SQUEEZE and SOFTMAX. Every activation tensor's shape is checked
  * against the table. Anything else is refused naming the operator.
  *
- * Weights: uint8 per-tensor asymmetric, real = fround(scale * (q - zero_point)); int32 biases
- * real = fround(scale * (q - zero_point)) (zero_point 0 in practice); float32 tensors as they
- * are. Layouts: CONV_2D filter OHWI [O,kh,kw,I] -> HWIO; DEPTHWISE [1,kh,kw,C] -> [kh,kw,C,1]
- * (the same bytes); logits [K,1,1,C] -> [1,1,C,K]. BatchNorm is folded: `<scope>/biases`.
- * A uint8 input quantized as (u8 - 128) / 128 gives pixelNormalization 'tflite-uint8'; a
- * float32 input, 'unit-signed'.
+ * Weights: uint8 per-tensor asymmetric, real = fround(scale * (q - zero_point)); int8 per
+ * tensor or per channel (TFLite's int8 scheme, scale[c] along quantized_dimension), likewise;
+ * int32 biases real = fround(scale * (q - zero_point)) (zero_point 0 in practice; one scale per
+ * channel in the int8 scheme); float32 tensors as they are. Layouts: CONV_2D filter OHWI
+ * [O,kh,kw,I] -> HWIO; DEPTHWISE [1,kh,kw,C] -> [kh,kw,C,1] (the same bytes); logits
+ * [K,1,1,C] -> [1,1,C,K]. BatchNorm is folded: `<scope>/biases`.
+ * A uint8 input quantized as (u8 - 128) / 128, or an int8 one as u8 - 128 (scale 1/128, zero
+ * point 0), gives pixelNormalization 'tflite-uint8'; another int8 input (its calibrated [-1, 1]
+ * range) or a float32 input, 'unit-signed'.
  *
  * Labels: the files carry a zip appended after the flatbuffer with the labels file named in
  * the TFLite metadata (`TFLITE_METADATA`, a ModelMetadata flatbuffer, its TENSOR_AXIS_LABELS
@@ -263,7 +266,7 @@ const opName = (code: number) => OPERATOR_NAMES[code] ?? `builtin operator ${cod
 export const TensorType = { FLOAT32: 0, INT32: 2, UINT8: 3, INT16: 7, INT8: 9 } as const;
 const TYPE_NAMES = ['FLOAT32', 'FLOAT16', 'INT32', 'UINT8', 'INT64', 'STRING', 'BOOL', 'INT16', 'COMPLEX64', 'INT8', 'FLOAT64'];
 const typeName = (t: number) => TYPE_NAMES[t] ?? `type ${t}`;
-const TYPE_BYTES: Record<number, number> = { 0: 4, 2: 4, 3: 1 };
+const TYPE_BYTES: Record<number, number> = { 0: 4, 2: 4, 3: 1, 9: 1 };
 
 const Padding = { SAME: 0, VALID: 1 } as const;
 const Activation = { NONE: 0, RELU: 1, RELU6: 3 } as const;
@@ -428,7 +431,17 @@ function readInput(model: TfliteModel): { input: TfliteTensor; h: number; w: num
     return { input, h: h!, w: w!, pixelNormalization: 'tflite-uint8' };
   }
   if (input.type === TensorType.FLOAT32) return { input, h: h!, w: w!, pixelNormalization: 'unit-signed' };
-  return bad(`tflite: input ${input.name} is ${typeName(input.type)}; expected UINT8 or FLOAT32`);
+  if (input.type === TensorType.INT8) {
+    // TFLite's int8 scheme (a converter's inference_input_type=int8): the input's parameters are
+    // its calibrated range; scale 1/128 zero point 0 is (u8 - 128) / 128 exactly, anything else
+    // a [-1, 1] input, as readTfliteQuantized decides.
+    const [scale, zero] = [input.scale[0], input.zeroPoint[0]];
+    if (input.scale.length !== 1 || input.zeroPoint.length !== 1 || !(scale! > 0) || !Number.isFinite(scale) || !(zero! >= -128 && zero! <= 127)) {
+      bad(`tflite: input ${input.name} is INT8 quantized with scale ${describe(input.scale)} zero point ${describe(input.zeroPoint)}; expected one positive scale and one zero point in -128..127`);
+    }
+    return { input, h: h!, w: w!, pixelNormalization: scale === 0.0078125 && zero === 0 ? 'tflite-uint8' : 'unit-signed' };
+  }
+  return bad(`tflite: input ${input.name} is ${typeName(input.type)}; expected UINT8, INT8 or FLOAT32`);
 }
 
 interface PoolStep {
@@ -605,7 +618,7 @@ export function dequantize(model: TfliteModel, t: TfliteTensor): Float32Array {
     count *= d;
   }
   const size = TYPE_BYTES[t.type];
-  if (size === undefined) bad(`tflite: tensor ${t.name} is ${typeName(t.type)}; weights must be UINT8, INT32 or FLOAT32`);
+  if (size === undefined) bad(`tflite: tensor ${t.name} is ${typeName(t.type)}; weights must be UINT8, INT8, INT32 or FLOAT32`);
   const data = model.buffers[t.buffer]!;
   if (data.length !== count * size!) {
     bad(`tflite: tensor ${t.name} ${typeName(t.type)} ${formatShape(t.shape)} needs ${count * size!} bytes, buffer ${t.buffer} has ${data.length}`);
@@ -616,8 +629,9 @@ export function dequantize(model: TfliteModel, t: TfliteTensor): Float32Array {
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
     return out;
   }
+  if (t.scale.length > 1 && (t.type === TensorType.INT8 || t.type === TensorType.INT32)) return dequantizePerChannel(t, data, count);
   if (t.scale.length !== 1 || t.zeroPoint.length !== 1) {
-    bad(`tflite: tensor ${t.name} has ${t.scale.length} scales and ${t.zeroPoint.length} zero points; only per-tensor quantization (one of each) is supported`);
+    bad(`tflite: tensor ${t.name} has ${t.scale.length} scales and ${t.zeroPoint.length} zero points; only per-tensor quantization (one of each) is supported${t.type === TensorType.UINT8 ? ' for UINT8' : ''}`);
   }
   const scale = t.scale[0]!;
   const zero = t.zeroPoint[0]!;
@@ -625,8 +639,35 @@ export function dequantize(model: TfliteModel, t: TfliteTensor): Float32Array {
   if (t.type === TensorType.UINT8) {
     if (zero < 0 || zero > 255) bad(`tflite: tensor ${t.name} has zero point ${zero}; expected 0..255 for UINT8`);
     for (let i = 0; i < count; i++) out[i] = scale * (data[i]! - zero);
+  } else if (t.type === TensorType.INT8) {
+    if (zero < -128 || zero > 127) bad(`tflite: tensor ${t.name} has zero point ${zero}; expected -128..127 for INT8`);
+    for (let i = 0; i < count; i++) out[i] = scale * (view.getInt8(i) - zero);
   } else {
     for (let i = 0; i < count; i++) out[i] = scale * (view.getInt32(4 * i, true) - zero);
+  }
+  return out;
+}
+
+/**
+ * An INT8 or INT32 constant quantized per channel (TFLite's int8 scheme: weights along
+ * quantized_dimension, biases along their one axis): real = fround(scale[c] * (q - zero_point[c])).
+ */
+function dequantizePerChannel(t: TfliteTensor, data: Uint8Array, count: number): Float32Array {
+  const axis = t.shape.length === 1 ? 0 : t.quantizedDimension;
+  const channels = t.shape[axis];
+  if (!(axis >= 0 && axis < t.shape.length) || channels !== t.scale.length || t.zeroPoint.length !== t.scale.length) {
+    bad(`tflite: tensor ${t.name} ${formatShape(t.shape)} has ${t.scale.length} scales and ${t.zeroPoint.length} zero points along quantized_dimension ${t.quantizedDimension}; expected one of each per index of that dimension`);
+  }
+  t.scale.forEach((s, c) => {
+    if (!(s > 0) || !Number.isFinite(s)) bad(`tflite: tensor ${t.name} has quantization scale ${s} (channel ${c}); expected a finite positive number`);
+  });
+  const inner = t.shape.slice(axis + 1).reduce((a, d) => a * d, 1);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const int8 = t.type === TensorType.INT8;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const c = Math.floor(i / inner) % channels!;
+    out[i] = t.scale[c]! * ((int8 ? view.getInt8(i) : view.getInt32(4 * i, true)) - t.zeroPoint[c]!);
   }
   return out;
 }

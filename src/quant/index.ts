@@ -66,6 +66,15 @@
  * fixedpoint.h): QuantizeMultiplier, MultiplyByQuantizedMultiplier, exp_on_negative_values,
  * one_over_one_plus_x_for_x_in_0_1, uint8/int8 Softmax, int8 ConvPerChannel /
  * DepthwiseConvPerChannel, uint8/int8 AveragePool on random inputs: no difference.
+ *
+ * Making int8 models (`mobilenet quantize`, src/cli/quantize.ts): ./calibrate.ts runs a float
+ * model on representative photos and keeps every end point's min and max; ./ptq.ts turns them
+ * and the folded float weights into a TFLite int8 file with the arithmetic of TFLite's converter
+ * (per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 biases,
+ * int8 input and output), written by src/formats/tflite-writer.ts. Measured in
+ * test/quant/quantize.test.ts: the interpreter on such a file is `{ requantization:
+ * 'xnnpack-fp32', softmax: 'lut' }` by default and `{ requantization: { CONV_2D:
+ * 'single-rounding' }, softmax: 'lut' }` with XNNPACK kept off, on every entry of every end point.
  */
 export { readTfliteQuantized } from '../formats/tflite.js';
 export {
@@ -133,3 +142,19 @@ export {
   softmaxParams,
   type QuantizedMultiplier,
 } from './fixedpoint.js';
+export { RangeCollector, calibrate, calibrationEndpoints } from './calibrate.js';
+export {
+  asymmetricParams,
+  biasSafeHalfRange,
+  checkQuantizable,
+  normalizationRange,
+  quantizeBias,
+  quantizeToTflite,
+  symmetricPerChannel,
+  type CalibrationRanges,
+  type FloatModelSource,
+  type FloatRange,
+  type Int8Params,
+  type QuantizeOptions,
+  type QuantizeResult,
+} from './ptq.js';
