@@ -202,7 +202,11 @@ async function request(url: URLLike, fetchFn: FetchFunction, options: FetchOptio
       } catch {
         // Not a URL: nothing to compare.
       }
-      if (final && final.origin !== url.origin) offOrigin(url, final);
+      if (final && final.origin !== url.origin) {
+        // Its body is not read: cancelled, so the connection is not left holding it.
+        void Promise.resolve(res.body?.cancel()).catch(() => {});
+        offOrigin(url, final);
+      }
     }
     return res;
   };
@@ -300,8 +304,16 @@ async function wrapNetwork<T>(where: string, signal: AbortSignalLike | undefined
   } catch (e) {
     if (e instanceof MobilenetError) throw e;
     if (signal?.aborted) fail(ErrorCodes.ABORTED, `${where}: aborted`, signal.reason);
-    return fail(ErrorCodes.IO, `${where}: ${(e as Error)?.message ?? String(e)}`, e);
+    return fail(ErrorCodes.IO, `${where}: ${networkMessage(e)}`, e);
   }
+}
+
+/** "fetch failed" says nothing; undici keeps what failed (refused, reset, DNS) in `cause`. */
+function networkMessage(e: unknown): string {
+  const message = (e as Error)?.message ?? String(e);
+  const cause = (e as { cause?: { message?: unknown; code?: unknown } })?.cause;
+  const detail = typeof cause?.message === 'string' && cause.message ? cause.message : typeof cause?.code === 'string' ? cause.code : '';
+  return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
