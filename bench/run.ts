@@ -9,6 +9,9 @@
  *   threads  (only when asked: --stages threads) ours at 1 and 2 threads beside the peers that
  *            can thread, 1.0 @ 224, 0.5 @ 160, 0.25 @ 128, and 1.0 @ 224 layer by layer
  *            (bench/stages/threads.ts)
+ *   fast     (only when asked: --stages fast) ours exact and fast (precision: 'fast', relaxed
+ *            SIMD) at 1 and 2 threads beside TF.js wasm at 1, in a child process with relaxed
+ *            SIMD on (bench/fast.ts); its own report in bench/results/fast/
  *
  * Writes bench/results/ (bench/results/quick/ with --quick): a JSON tagged with the runtime, CPU,
  * date and commit, report.md and three SVG plots. Progress goes to stderr. See docs/benchmarks.md.
@@ -151,6 +154,17 @@ async function main(o: SuiteOptions): Promise<SuiteResults> {
       kernels: { simd: kernelsPath, threads: threadsPath },
     }, progress);
     notes.push(...results.threads.notes);
+  }
+  if (o.stages.includes('fast')) {
+    progress.begin('fast', 1);
+    progress.update('ours exact and fast at 1 and N threads, TF.js wasm at 1 (bench/fast.js, with relaxed SIMD)');
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fast.js');
+    // Node 20 validates relaxed SIMD only with this flag; Node 22 and later have it on.
+    const flags = process.versions.node.startsWith('20.') ? ['--experimental-wasm-relaxed-simd'] : [];
+    execFileSync(process.execPath, [...flags, script, '--threads', String(o.threads), ...(o.quick ? ['--quick'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+    progress.update('', true);
+    progress.end('report in bench/results/fast/');
+    notes.push('The fast stage (precision "fast") wrote its own report to bench/results/fast/ (bench/fast.ts).');
   }
   if (results.models?.rows.some((r) => r.engine === 'ort-node')) {
     notes.push('ort-node is native code (MLAS: 8-lane AVX2 with fused multiply-add on x86), not bound by the 4-lane, FMA-less wasm SIMD ceiling above: it is a reference point for what the CPU can do natively, not a wasm peer.');

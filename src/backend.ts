@@ -9,6 +9,13 @@ import type { FoldedLayer } from './model/fold.js';
 
 export type BackendName = 'reference' | 'wasm';
 
+/**
+ * `exact` (default): one rounding per multiply and per add, the same bits everywhere. `fast`: the
+ * dense and pointwise convolutions multiply-add with relaxed SIMD's f32x4.relaxed_madd, fused
+ * (one rounding) on CPUs with FMA, where the engine has relaxed SIMD (src/wasm/relaxed.ts).
+ */
+export type Precision = 'exact' | 'fast';
+
 /** Activations by end point name, each a flat NHWC array (N given by the caller). */
 export type Activations = Map<string, Float32Array>;
 
@@ -19,6 +26,10 @@ export interface InferenceBackend {
   readonly memoryBytes?: number;
   /** Threads that compute a run (1 unless the wasm backend was built with threads). */
   readonly threads?: number;
+  /** The precision the backend computes in (absent: exact). */
+  readonly precision?: Precision;
+  /** True when its multiply-adds round once (the fast tier on FMA hardware, or the reference's fused twin). */
+  readonly fusedMultiplyAdd?: boolean;
   /**
    * Runs synchronously. A threaded backend on a thread that may not block (a browser's main
    * thread) refuses with ERR_OPTION and offers `runAsync`.
@@ -39,23 +50,28 @@ export type WasmSource = Uint8Array | ArrayBuffer | string | URLLike | WasmModul
 
 /**
  * The kernel builds by name: `simd` the base build (kernels.wasm), `threads` the build over a
- * shared memory that `threads > 1` runs (kernels-threads.wasm). A build not named is the package's own.
+ * shared memory that `threads > 1` runs (kernels-threads.wasm), and their fast twins for
+ * `precision: 'fast'`, compiled with relaxed SIMD: `relaxed` (kernels-relaxed.wasm) and
+ * `threadsRelaxed` (kernels-threads-relaxed.wasm). A build not named is the package's own.
  */
 export interface WasmBuilds {
   simd?: WasmSource;
   threads?: WasmSource;
+  relaxed?: WasmSource;
+  threadsRelaxed?: WasmSource;
 }
 
 /** Where the wasm kernels come from and how much memory they may plan. */
 export interface WasmOptions {
   /**
    * Default: the package's own `kernels.wasm` (found beside the package, or bundled). One source
-   * is the base SIMD build; `{ simd, threads }` names each build (threads: kernels-threads.wasm).
+   * is the base SIMD build; `{ simd, threads, relaxed, threadsRelaxed }` names each build
+   * (kernels-threads.wasm, kernels-relaxed.wasm, kernels-threads-relaxed.wasm).
    */
   source?: WasmSource | WasmBuilds;
   /** Refuse a plan above this many bytes (ERR_MEMORY_LIMIT). Default: the wasm32 limit, 4 GiB. */
   maxMemoryBytes?: number;
 }
 
-/** Makes a backend for a built model; `threads`: how many threads may compute (already checked, >= 1). */
-export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions, threads: number) => Promise<InferenceBackend>;
+/** Makes a backend for a built model; `threads`: how many threads may compute (already checked, >= 1); `precision`: already checked. */
+export type BackendFactory = (arch: Architecture, folded: readonly FoldedLayer[], options: WasmOptions, threads: number, precision: Precision) => Promise<InferenceBackend>;

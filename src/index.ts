@@ -26,7 +26,7 @@ export type { LoadProgress, FetchOptions, FetchTimeouts, RedirectPolicy, BlobLik
 
 // Building and running a model from options and weights.
 export { createModel, availableBackends, type CreateModelOptions } from './engine/create.js';
-export type { BackendName, WasmBuilds, WasmOptions, WasmSource } from './backend.js';
+export type { BackendName, Precision, WasmBuilds, WasmOptions, WasmSource } from './backend.js';
 export { hasWasmSimd, setKernelSource, compileKernels } from './wasm/loader.js';
 
 // The layer table and what it tells.

@@ -1,6 +1,6 @@
 /**
  * `mobilenet-wasm/inline`: the whole API, with the kernels carried inside this module (base64,
- * ~20 KB each: the SIMD build and the threads build), for bundlers that do not rewrite
+ * ~20 KB each: the SIMD build, the threads build and their fast twins), for bundlers that do not rewrite
  * `new URL('./kernels.wasm', import.meta.url)` (esbuild, and IIFE or CommonJS outputs). `load`
  * and `createModel` use these kernels unless `wasm.source` says otherwise; everything else is
  * the main entry's.
@@ -10,7 +10,7 @@ import { createModel as createModelMain, type CreateModelOptions } from './engin
 import { load as loadMain, type LoadOptions } from './engine/load.js';
 import type { ImageModel, MobileNet } from './engine/mobilenet.js';
 import type { WasmBuilds } from './backend.js';
-import { KERNELS_BASE64, THREAD_KERNELS_BASE64 } from './wasm/kernels-inline.js';
+import { KERNELS_BASE64, RELAXED_KERNELS_BASE64, THREAD_KERNELS_BASE64, THREAD_RELAXED_KERNELS_BASE64 } from './wasm/kernels-inline.js';
 import { kernelSources } from './wasm/loader.js';
 
 export * from './index.js';
@@ -44,7 +44,12 @@ function sourcesWithInline(source: unknown): WasmBuilds | unknown {
   } catch {
     return source;
   }
-  return { simd: given.simd ?? inlineKernels(), threads: given.threads ?? inlineThreadKernels() };
+  return {
+    simd: given.simd ?? inlineKernels(),
+    threads: given.threads ?? inlineThreadKernels(),
+    relaxed: given.relaxed ?? decode('relaxed', RELAXED_KERNELS_BASE64),
+    threadsRelaxed: given.threadsRelaxed ?? decode('threadsRelaxed', THREAD_RELAXED_KERNELS_BASE64),
+  };
 }
 
 const withKernels = <T extends { wasm?: CreateModelOptions['wasm'] }>(options: T): T => ({

@@ -36,6 +36,32 @@ export function clampv(v: v128, vlo: v128, vhi: v128, mode: i32): v128 {
   return r;
 }
 
+/**
+ * The multiply-add of the GEMM and dense convolution loops: `c + a * b` per lane. The base builds
+ * (kernels.wasm, kernels-threads.wasm) round twice (f32x4.mul, then f32x4.add: the reference's
+ * fround(acc + fround(x * w))); the fast builds (compiled with relaxed SIMD: kernels-relaxed.wasm,
+ * kernels-threads-relaxed.wasm; `precision: 'fast'`) use f32x4.relaxed_madd, one rounding where
+ * the CPU has FMA (the reference's twin `fmaF32`, src/reference/fma.ts), two where it has none.
+ * Chosen at compile time (ASC_FEATURE_RELAXED_SIMD): the base builds' code is byte for byte what
+ * the mul and add written out give. The depthwise kernels keep mul and add in both builds: their
+ * 9-tap chains are latency-bound, and a fused chain (an FMA's latency is longer than an add's on
+ * x86) measured 10% slower there (docs/benchmarks.md, "The fast tier").
+ */
+// @ts-ignore: decorator
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** `madd` for the scalar twins: lane 0 of the SIMD one in the fast builds, so that a twin matches its kernel there too. */
+// @ts-ignore: decorator
+@inline
+export function madds(a: f32, b: f32, c: f32): f32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  return c + a * b;
+}
+
 // @ts-ignore: decorator
 @inline
 export function clamps(v: f32, lo: f32, hi: f32): f32 {

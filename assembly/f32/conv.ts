@@ -14,7 +14,7 @@
  * Contract: all sizes >= 1; `input` holds n*inH*inW*Cin floats, `output` receives exactly
  * n*outH*outW*Cout floats.
  */
-import { clampMode, clampv, clamps, endTap, firstTap, storeRow8 } from './common';
+import { clampMode, clampv, clamps, madd, madds, endTap, firstTap, storeRow8 } from './common';
 
 export function f32_conv_minmax(
   n: i32, inH: i32, inW: i32, Cin: i32, outH: i32, outW: i32, Cout: i32,
@@ -69,10 +69,10 @@ export function f32_conv_minmax(
                   const v1 = v128.load32_splat(x1 + d);
                   const v2 = v128.load32_splat(x2 + d);
                   const v3 = v128.load32_splat(x3 + d);
-                  acc00 = f32x4.add(acc00, f32x4.mul(v0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(v0, b1));
-                  acc10 = f32x4.add(acc10, f32x4.mul(v1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(v1, b1));
-                  acc20 = f32x4.add(acc20, f32x4.mul(v2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(v2, b1));
-                  acc30 = f32x4.add(acc30, f32x4.mul(v3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(v3, b1));
+                  acc00 = madd(v0, b0, acc00); acc01 = madd(v0, b1, acc01);
+                  acc10 = madd(v1, b0, acc10); acc11 = madd(v1, b1, acc11);
+                  acc20 = madd(v2, b0, acc20); acc21 = madd(v2, b1, acc21);
+                  acc30 = madd(v3, b0, acc30); acc31 = madd(v3, b1, acc31);
                   wp += 32;
                 }
               }
@@ -99,8 +99,8 @@ export function f32_conv_minmax(
                 const end = x0 + pixB;
                 for (let xp = x0; xp < end; xp += 4) {
                   const v = v128.load32_splat(xp);
-                  acc0 = f32x4.add(acc0, f32x4.mul(v, v128.load(wp)));
-                  acc1 = f32x4.add(acc1, f32x4.mul(v, v128.load(wp, 16)));
+                  acc0 = madd(v, v128.load(wp), acc0);
+                  acc1 = madd(v, v128.load(wp, 16), acc1);
                   wp += 32;
                 }
               }
@@ -138,7 +138,7 @@ export function f32_conv_minmax_scalar(
               const xp = input + (<usize>((b * inH + iy) * inW + ix) * <usize>Cin << 2);
               let wp = wt + 32 + (<usize>((ky * kw + kx) * Cin) << 5);
               for (let ci = 0; ci < Cin; ci++) {
-                acc = acc + load<f32>(xp + (<usize>ci << 2)) * load<f32>(wp);
+                acc = madds(load<f32>(xp + (<usize>ci << 2)), load<f32>(wp), acc);
                 wp += 32;
               }
             }

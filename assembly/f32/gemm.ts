@@ -10,7 +10,8 @@
  * Vectorised across OUTPUT channels: each f32x4 lane holds one output channel and sums
  * bias first, then k ascending, with a separate mul and add (no FMA), i.e. exactly the
  * reference's fround(acc + fround(x * w)) order: the results are bit-identical to
- * `pointwiseConv2dRef` and to the scalar twin.
+ * `pointwiseConv2dRef` and to the scalar twin. In the fast builds (`madd`, common.ts) each
+ * mul and add is one relaxed_madd, in the same order: `pointwiseConv2dRef(..., fused)`.
  *
  * Three kernels share that packing and order:
  *  - f32_gemm_4x8_packed_minmax: the backend's path. The host packs each chunk of A 4 rows by
@@ -30,7 +31,7 @@
  * apart; only those m x n floats are written. Loop order: output-channel tiles outer, row
  * tiles inner (the host splits m into chunks whose rows stay in cache: src/wasm/backend.ts `gemm`).
  */
-import { clampMode, clampv, clamps, storeRow8 } from './common';
+import { clampMode, clampv, clamps, madd, madds, storeRow8 } from './common';
 
 export function f32_gemm_4x8_minmax(
   m: i32, n: i32, k: i32,
@@ -66,13 +67,13 @@ export function f32_gemm_4x8_minmax(
         const b0 = v128.load(wp);
         const b1 = v128.load(wp, 16);
         const x0 = v128.load32_splat(a0 + off);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
+        acc00 = madd(x0, b0, acc00); acc01 = madd(x0, b1, acc01);
         const x1 = v128.load32_splat(a1 + off);
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
+        acc10 = madd(x1, b0, acc10); acc11 = madd(x1, b1, acc11);
         const x2 = v128.load32_splat(a2 + off);
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
+        acc20 = madd(x2, b0, acc20); acc21 = madd(x2, b1, acc21);
         const x3 = v128.load32_splat(a3 + off);
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
+        acc30 = madd(x3, b0, acc30); acc31 = madd(x3, b1, acc31);
         wp += 32;
         off += 4;
       }
@@ -118,10 +119,10 @@ export function f32_gemm_1x8_minmax(
       const end = ar + (<usize>k << 2);
       for (let ap = ar; ap < end; ap += 4) {
         const x = v128.load32_splat(ap);
-        acc0 = f32x4.add(acc0, f32x4.mul(x, v128.load(wp)));
-        acc1 = f32x4.add(acc1, f32x4.mul(x, v128.load(wp, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(x, v128.load(wq)));
-        acc3 = f32x4.add(acc3, f32x4.mul(x, v128.load(wq, 16)));
+        acc0 = madd(x, v128.load(wp), acc0);
+        acc1 = madd(x, v128.load(wp, 16), acc1);
+        acc2 = madd(x, v128.load(wq), acc2);
+        acc3 = madd(x, v128.load(wq, 16), acc3);
         wp += 32;
         wq += 32;
       }
@@ -136,8 +137,8 @@ export function f32_gemm_1x8_minmax(
       const end = ar + (<usize>k << 2);
       for (let ap = ar; ap < end; ap += 4) {
         const x = v128.load32_splat(ap);
-        acc0 = f32x4.add(acc0, f32x4.mul(x, v128.load(wp)));
-        acc1 = f32x4.add(acc1, f32x4.mul(x, v128.load(wp, 16)));
+        acc0 = madd(x, v128.load(wp), acc0);
+        acc1 = madd(x, v128.load(wp, 16), acc1);
         wp += 32;
       }
       storeRow8(cr + (<usize>n0 << 2), clampv(acc0, vlo, vhi, mode), clampv(acc1, vlo, vhi, mode), min(8, n - n0));
@@ -224,13 +225,13 @@ export function f32_gemm_4x8_packed_minmax(
         const b0 = v128.load(wp);
         const b1 = v128.load(wp, 16);
         const x0 = v128.load32_splat(x);
-        acc00 = f32x4.add(acc00, f32x4.mul(x0, b0)); acc01 = f32x4.add(acc01, f32x4.mul(x0, b1));
+        acc00 = madd(x0, b0, acc00); acc01 = madd(x0, b1, acc01);
         const x1 = v128.load32_splat(x, 4);
-        acc10 = f32x4.add(acc10, f32x4.mul(x1, b0)); acc11 = f32x4.add(acc11, f32x4.mul(x1, b1));
+        acc10 = madd(x1, b0, acc10); acc11 = madd(x1, b1, acc11);
         const x2 = v128.load32_splat(x, 8);
-        acc20 = f32x4.add(acc20, f32x4.mul(x2, b0)); acc21 = f32x4.add(acc21, f32x4.mul(x2, b1));
+        acc20 = madd(x2, b0, acc20); acc21 = madd(x2, b1, acc21);
         const x3 = v128.load32_splat(x, 12);
-        acc30 = f32x4.add(acc30, f32x4.mul(x3, b0)); acc31 = f32x4.add(acc31, f32x4.mul(x3, b1));
+        acc30 = madd(x3, b0, acc30); acc31 = madd(x3, b1, acc31);
         wp += 32;
         x += 16;
       }
@@ -263,7 +264,7 @@ export function f32_gemm_4x8_packed_minmax_scalar(
         let acc = load<f32>(wt + (<usize>j << 2));
         let wp = wt + 32 + (<usize>j << 2);
         for (let kk = 0; kk < k; kk++) {
-          acc = acc + load<f32>(ar + (<usize>kk << 4)) * load<f32>(wp);
+          acc = madds(load<f32>(ar + (<usize>kk << 4)), load<f32>(wp), acc);
           wp += 32;
         }
         store<f32>(cr + (<usize>j << 2), clamps(acc, lo, hi));
@@ -291,7 +292,7 @@ export function f32_gemm_4x8_minmax_scalar(
         let acc = load<f32>(wt + (<usize>j << 2));
         let wp = wt + 32 + (<usize>j << 2);
         for (let kk = 0; kk < k; kk++) {
-          acc = acc + load<f32>(ar + (<usize>kk << 2)) * load<f32>(wp);
+          acc = madds(load<f32>(ar + (<usize>kk << 2)), load<f32>(wp), acc);
           wp += 32;
         }
         store<f32>(cr + (<usize>j << 2), clamps(acc, lo, hi));

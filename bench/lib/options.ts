@@ -14,8 +14,11 @@
  * the peers that can thread, at 1.0 @ 224, 0.5 @ 160 and 0.25 @ 128, batch 1, and the first of
  * those layer by layer; --baseline DIR also times another build of this package (the committed
  * HEAD built in a temporary clone) at 1 thread.
+ * --stages fast (not in the default set): ours exact and fast (`precision: 'fast'`) at 1 and
+ * --threads N threads beside TF.js wasm at 1 thread (bench/fast.ts, in a child process with
+ * relaxed SIMD on); its report goes to bench/results/fast/.
  */
-const STAGES = ['ceiling', 'kernels', 'layers', 'models', 'threads'] as const;
+const STAGES = ['ceiling', 'kernels', 'layers', 'models', 'threads', 'fast'] as const;
 /** What runs without --stages. */
 const DEFAULT_STAGES: readonly Stage[] = ['ceiling', 'kernels', 'layers', 'models'];
 export type Stage = (typeof STAGES)[number];
@@ -46,7 +49,7 @@ const FLAGS = new Set(['--quick', '--json', '--help']);
 
 export const USAGE = `npm run bench -- [--quick] [--alpha 1,0.75,0.5,0.25] [--resolution 224,192,160,128] [--batch 1,8]
                  [--layers 0-5,Conv2d_13_pointwise,*_depthwise] [--peers tfjs-wasm,tfjs-cpu,ort-web,ort-node|none]
-                 [--stages ceiling,kernels,layers,models,threads] [--threads 2] [--baseline DIR] [--out DIR] [--json]`;
+                 [--stages ceiling,kernels,layers,models,threads,fast] [--threads 2] [--baseline DIR] [--out DIR] [--json]`;
 
 function list(flag: string, value: string): string[] {
   const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');

@@ -3,7 +3,7 @@
  * already checked is not scanned again) and folded, then a backend. The wasm backend is
  * imported on first use, so the reference path never loads the wasm runtime.
  */
-import type { BackendFactory, BackendName, InferenceBackend, WasmOptions } from '../backend.js';
+import type { BackendFactory, BackendName, InferenceBackend, Precision, WasmOptions } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, describe, fail } from '../errors.js';
 import { checkNormalization, type PixelNormalization } from '../image/normalize.js';
 import type { ImageOptions } from '../image/sources.js';
@@ -13,6 +13,7 @@ import { randomWeights } from '../model/random.js';
 import { ensureWeightsChecked, type WeightMap } from '../model/weights.js';
 import { ReferenceBackend } from '../reference/backend.js';
 import { resolveThreadsOption, warnOneThread } from '../wasm/threads/support.js';
+import { resolvePrecisionOption } from '../wasm/relaxed.js';
 import { MobileNet } from './mobilenet.js';
 
 export interface CreateModelOptions extends MobileNetOptions {
@@ -42,11 +43,22 @@ export interface CreateModelOptions extends MobileNetOptions {
    * (`model.threads` tells the number used).
    */
   threads?: number | 'auto';
+  /**
+   * `exact` (default): the same bits in every engine, on every CPU. `fast`: the dense and
+   * pointwise convolutions multiply-add with relaxed SIMD (f32x4.relaxed_madd), fused on CPUs with
+   * FMA: faster, and within about 1e-6 of exact (the same summation order, one rounding fewer per
+   * multiply-add). Where the engine has no relaxed SIMD (Node 20 without
+   * --experimental-wasm-relaxed-simd, Safari, older browsers), exact and a warning;
+   * `model.precision` tells which runs and `model.fusedMultiplyAdd` whether it fuses. On the
+   * reference backend, `fast` is its bit-exact twin (a correctly rounded fused multiply-add in
+   * TypeScript), the fast tier's bits on a CPU with FMA.
+   */
+  precision?: Precision;
 }
 
 const BACKENDS: Record<BackendName, BackendFactory> = {
-  reference: async (arch, folded) => new ReferenceBackend(arch, folded),
-  wasm: async (arch, folded, wasm, threads) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm, threads),
+  reference: async (arch, folded, _wasm, _threads, precision) => new ReferenceBackend(arch, folded, precision),
+  wasm: async (arch, folded, wasm, threads, precision) => (await import('../wasm/backend.js')).createWasmBackend(arch, folded, wasm, threads, precision),
 };
 
 /** The backends this build can create. */
@@ -56,8 +68,9 @@ export function availableBackends(): BackendName[] {
 
 export async function createModel(options: CreateModelOptions = {}): Promise<MobileNet> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption('createModel options', options, 'an object');
-  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, threads, ...architectureOptions } = options;
+  const { weights, seed, backend = 'wasm', fallback = 'none', wasm = {}, strict, allowNonFiniteWeights, labels, normalization, image, threads, precision, ...architectureOptions } = options;
   const requestedThreads = resolveThreadsOption(threads);
+  const requestedPrecision = resolvePrecisionOption(precision);
   if (fallback !== 'none' && fallback !== 'reference') badOption('fallback', fallback, '"reference" or "none"');
   if (strict !== undefined && typeof strict !== 'boolean') badOption('strict', strict, 'true or false');
   if (allowNonFiniteWeights !== undefined && typeof allowNonFiniteWeights !== 'boolean') badOption('allowNonFiniteWeights', allowNonFiniteWeights, 'true or false');
@@ -79,7 +92,7 @@ export async function createModel(options: CreateModelOptions = {}): Promise<Mob
   const folded = foldWeights(arch, given);
   let impl: InferenceBackend;
   try {
-    impl = await BACKENDS[backend](arch, folded, wasm, requestedThreads);
+    impl = await BACKENDS[backend](arch, folded, wasm, requestedThreads, requestedPrecision);
   } catch (err) {
     if (!(fallback === 'reference' && err instanceof MobilenetError && err.code === ErrorCodes.NO_SIMD)) throw err;
     console.warn(`mobilenet-wasm: ${err.message}; falling back to the reference backend (slow)`);

@@ -20,6 +20,7 @@ import type { PixelNormalization } from '../image/normalize.js';
 import type { ImageOptions } from '../image/sources.js';
 import { ARCHITECTURE_OPTIONS, resolveOptions, type MobileNetOptions } from '../model/architecture.js';
 import { resolveThreadsOption, threadsUnavailable } from '../wasm/threads/support.js';
+import { relaxedSimd, resolvePrecisionOption } from '../wasm/relaxed.js';
 import { createModel } from './create.js';
 import type { ImageModel, MobileNet } from './mobilenet.js';
 
@@ -40,10 +41,18 @@ export interface LoadOptions extends FetchOptions, ImageOptions, MobileNetOption
   transfer?: boolean;
   /** Threads that compute each run: a positive integer or `auto` (the cores available); default 1. See `CreateModelOptions.threads`. */
   threads?: number | 'auto';
+  /** `exact` (default) or `fast` (relaxed SIMD's fused multiply-add where the engine has it). See `CreateModelOptions.precision`. */
+  precision?: 'exact' | 'fast';
+  /**
+   * For a uint8 or int8 TFLite file: `false` computes in TFLite's integer arithmetic (the integer
+   * wasm kernels, bit-identical to TFLite's reference kernels; `model.dtype` 'uint8' / 'int8');
+   * `true` or absent: the float path on its dequantized weights (today's default). Other files: no effect.
+   */
+  dequantize?: boolean;
 }
 
 const LOAD_OPTIONS = new Set([
-  'fetch', 'signal', 'onProgress', 'timeouts', 'redirects', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer', 'threads',
+  'fetch', 'signal', 'onProgress', 'timeouts', 'redirects', 'decoder', 'orientation', 'labels', 'normalization', 'backend', 'fallback', 'wasm', 'worker', 'transfer', 'threads', 'precision', 'dequantize',
   ...ARCHITECTURE_OPTIONS,
 ]);
 
@@ -55,10 +64,11 @@ export function checkLoadOptions(source: unknown, options: LoadOptions): void {
   for (const key of Object.keys(options)) {
     if (!LOAD_OPTIONS.has(key)) badOption(key, (options as Record<string, unknown>)[key], `one of the load options ${[...LOAD_OPTIONS].join(', ')}`);
   }
-  for (const key of ['worker', 'transfer'] as const) {
+  for (const key of ['worker', 'transfer', 'dequantize'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') badOption(key, options[key], 'true or false');
   }
   if (options.threads !== undefined) resolveThreadsOption(options.threads);
+  resolvePrecisionOption(options.precision);
   checkFetchOptions(options);
 }
 
@@ -69,17 +79,30 @@ function isModelSource(v: unknown): boolean {
 /** `load` in the calling thread (what a worker runs too). */
 export async function loadInThread(source: ModelSource | undefined, options: LoadOptions = {}): Promise<MobileNet> {
   checkLoadOptions(source, options);
-  const { fetch, signal, onProgress, timeouts, redirects, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, threads, ...overrides } = options;
+  const { fetch, signal, onProgress, timeouts, redirects, decoder, orientation, labels, normalization, backend, fallback, wasm, worker: _w, transfer: _t, threads, precision, dequantize, ...overrides } = options;
   const fetchOptions: FetchOptions = { fetch, signal, onProgress, timeouts, redirects };
   // The package's kernels compile while the model loads (compiled once per process; a failure
   // here is ignored: createModel meets it again and reports it, or falls back).
   if (backend !== 'reference' && wasm?.source === undefined) {
-    const build = threads !== undefined && resolveThreadsOption(threads) > 1 && threadsUnavailable() === null ? 'threads' : 'simd';
+    const threaded = threads !== undefined && resolveThreadsOption(threads) > 1 && threadsUnavailable() === null;
+    const fast = precision === 'fast' && typeof relaxedSimd() !== 'string';
+    const build = fast ? (threaded ? 'threadsRelaxed' : 'relaxed') : threaded ? 'threads' : 'simd';
     void import('../wasm/loader.js').then((m) => m.defaultKernels(build)).catch(() => {});
   }
   const loaded = await loadModelFile(source ?? (await platform.defaultModel()), fetchOptions);
   const architecture = mergeOptions(loaded.options, overrides);
   const numClasses = resolveOptions(architecture).numClasses;
+  if (dequantize === false) {
+    // The integer path (src/quant/engine.ts) for a quantized TFLite file; null for any other file.
+    const { loadIntegerModel } = await import('../quant/engine.js');
+    const integer = await loadIntegerModel(loaded, overrides, {
+      labels: async () => (await findLabels(source, loaded, numClasses, labels, fetchOptions)) ?? null,
+      normalization, backend, fallback: fallback ?? (backend === undefined ? 'reference' : 'none'), wasm,
+      threads: threads === undefined ? 1 : resolveThreadsOption(threads),
+      image: { ...(decoder !== undefined ? { decoder } : {}), ...(orientation !== undefined ? { orientation } : {}) },
+    });
+    if (integer) return integer;
+  }
   return createModel({
     ...architecture,
     weights: loaded.weights,
@@ -90,6 +113,7 @@ export async function loadInThread(source: ModelSource | undefined, options: Loa
     fallback: fallback ?? (backend === undefined ? 'reference' : 'none'),
     ...(wasm !== undefined ? { wasm } : {}),
     ...(threads !== undefined ? { threads } : {}),
+    ...(precision !== undefined ? { precision } : {}),
     image: { ...(decoder !== undefined ? { decoder } : {}), ...(orientation !== undefined ? { orientation } : {}) },
   });
 }

@@ -15,6 +15,7 @@ import { normalizeRgb, type PixelNormalization } from '../image/normalize.js';
 import { checkImageOptions, fitToModel, readImage, type ImageInput, type ImageOptions } from '../image/sources.js';
 import type { Architecture } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
+import type { QuantizedEndpoint } from '../quant/reference.js';
 import { Tensor, checkInput, type NdArrayLike } from '../tensor.js';
 
 export interface RunOptions {
@@ -73,6 +74,12 @@ export interface ImageModel {
   readonly inWorker: boolean;
   /** Threads that compute each run (1 unless `threads` was asked for and this runtime can run them). */
   readonly threads: number;
+  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file computed in integers (`dequantize: false`). */
+  readonly dtype: 'float32' | 'uint8' | 'int8';
+  /** The precision that runs: `fast` only where it was asked for and the engine has relaxed SIMD (else a warning said why). */
+  readonly precision: 'exact' | 'fast';
+  /** True when the multiply-adds round once: `fast` on a CPU with FMA (the engine's known-answer probe), or the reference's fused twin. */
+  readonly fusedMultiplyAdd: boolean;
   /** The top `topK` classes of one image. */
   classify(image: ImageInput, topK?: number, options?: CallOptions): Promise<Classification[]>;
   /** The top `topK` classes of each image, run in batches; one list per image, in order. */
@@ -118,9 +125,37 @@ export class MobileNet implements ImageModel {
     return this.backendImpl.memoryBytes ?? null;
   }
 
+  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file run in integers (`load(file, { dequantize: false })`). */
+  get dtype(): 'float32' | 'uint8' | 'int8' {
+    return (this.backendImpl as { dtype?: 'uint8' | 'int8' }).dtype ?? 'float32';
+  }
+
+  /**
+   * An integer model's end points as TFLite has them: integers with their scale and zero point
+   * (real = scale * (q - zeroPoint)). `input`: the model's input integers, NHWC, `batch` images
+   * (Uint8Array for uint8, Int8Array for int8). ERR_OPTION on a float model.
+   */
+  runIntegers(input: Uint8Array | Int8Array, batch: number, outputs: readonly string[] = [this.architecture.output]): Record<string, QuantizedEndpoint> {
+    this.checkLive();
+    const impl = this.backendImpl as { runIntegers?: (x: Uint8Array | Int8Array, n: number, keep: ReadonlySet<string>) => Map<string, QuantizedEndpoint> };
+    if (!impl.runIntegers) fail(ErrorCodes.OPTION, 'runIntegers: this model computes in float32 (a uint8 or int8 TFLite file loaded with { dequantize: false } computes in integers)');
+    if (!Array.isArray(outputs) || outputs.length === 0) fail(ErrorCodes.OPTION, `option outputs: expected a non-empty list of end point names, got ${describe(outputs)}`);
+    return Object.fromEntries(impl.runIntegers(input, batch, new Set(outputs)));
+  }
+
   /** Threads that compute each run: what `threads` asked for, or 1 where threads cannot run (a warning said why). */
   get threads(): number {
     return this.backendImpl.threads ?? 1;
+  }
+
+  /** The precision that runs: what `precision` asked for, or `exact` where the fast tier cannot run (a warning said why). */
+  get precision(): 'exact' | 'fast' {
+    return this.backendImpl.precision ?? 'exact';
+  }
+
+  /** True when the multiply-adds round once (`fast` on FMA hardware, or the reference's fused twin). */
+  get fusedMultiplyAdd(): boolean {
+    return this.backendImpl.fusedMultiplyAdd ?? false;
   }
 
   get endpoints(): readonly string[] {

@@ -97,10 +97,22 @@ async function loadTfjs(source: string | URL, options: FetchOptions, jsonBytes?:
   return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
 }
 
+/** The bytes a TFLite model was read from, for the integer path (src/quant/engine.ts): kept beside, not in, the LoadedModel. */
+const TFLITE_BYTES = new WeakMap<LoadedModel, Uint8Array>();
+
+/** The file a `loadModelFile` result for a TFLite model came from (undefined for other formats). */
+export function tfliteBytesOf(loaded: LoadedModel): Uint8Array | undefined {
+  return TFLITE_BYTES.get(loaded);
+}
+
 function loadBytes(bytes: Uint8Array, where: string): LoadedModel {
   const kind = sniffFormat(bytes);
   try {
-    if (kind === 'tflite') return readTfliteModel(bytes);
+    if (kind === 'tflite') {
+      const loaded = readTfliteModel(bytes);
+      TFLITE_BYTES.set(loaded, bytes);
+      return loaded;
+    }
     if (kind === 'safetensors') return readSafetensorsModel(bytes);
   } catch (e) {
     if (e instanceof MobilenetError && where !== 'model bytes') fail(e.code, `${where}: ${e.message}`, e);

@@ -70,7 +70,8 @@ const exitSelf = (code) => process.exit(code);
 async function spawnThread(body: string): Promise<ThreadPort> {
   const { Worker } = await import('node:worker_threads');
   // As for the model's worker: --input-type (a script given by -e or stdin) would apply to the worker's text.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  // V8's wasm flags (Node 20's --experimental-wasm-relaxed-simd) are process-wide: a Worker refuses them, and has them anyway.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type') && !arg.startsWith('--experimental-wasm-'));
   const worker = new Worker(THREAD_PRELUDE + body, { eval: true, execArgv });
   let failed = false;
   let ended = false;
@@ -115,6 +116,9 @@ export const platform: Platform = {
   },
   async defaultThreadKernels(): Promise<WasmSource> {
     return packageFile('build/kernels-threads.wasm');
+  },
+  async defaultFastKernels(threads: boolean): Promise<WasmSource> {
+    return packageFile(threads ? 'build/kernels-threads-relaxed.wasm' : 'build/kernels-relaxed.wasm');
   },
   availableParallelism: () => Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
   spawnThread,

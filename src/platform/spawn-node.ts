@@ -4,7 +4,8 @@ import type { WorkerPort } from './types.js';
 
 export async function spawnModelWorker(): Promise<WorkerPort> {
   // A worker inherits the process's Node options; --input-type (a script given by -e or stdin) makes it refuse its entry file.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  // V8's wasm flags (Node 20's --experimental-wasm-relaxed-simd) are process-wide: a Worker refuses them, and has them anyway.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type') && !arg.startsWith('--experimental-wasm-'));
   const worker = new Worker(new URL('../engine/worker/entry-node.js', import.meta.url), { execArgv });
   let failed = false;
   let ended = false;

@@ -85,6 +85,8 @@ export interface Platform {
   defaultKernels(): Promise<WasmSource>;
   /** The package's threads build (kernels-threads.wasm); absent where threads cannot run. */
   readonly defaultThreadKernels?: () => Promise<WasmSource>;
+  /** The package's fast builds (relaxed SIMD): kernels-relaxed.wasm, or with `threads` kernels-threads-relaxed.wasm; absent where none is carried. */
+  readonly defaultFastKernels?: (threads: boolean) => Promise<WasmSource>;
   /** Logical cores available to this program (what `threads: 'auto'` uses); at least 1. */
   availableParallelism(): number;
   /**

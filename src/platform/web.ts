@@ -160,6 +160,12 @@ export const platform: Platform = {
   async defaultThreadKernels(): Promise<WasmSource> {
     return packageUrl('kernels-threads.wasm', () => new URL('../../build/kernels-threads.wasm', import.meta.url));
   },
+  async defaultFastKernels(threads: boolean): Promise<WasmSource> {
+    // One literal URL per file, so that bundlers (Vite, webpack) emit both.
+    return threads
+      ? packageUrl('kernels-threads-relaxed.wasm', () => new URL('../../build/kernels-threads-relaxed.wasm', import.meta.url))
+      : packageUrl('kernels-relaxed.wasm', () => new URL('../../build/kernels-relaxed.wasm', import.meta.url));
+  },
   availableParallelism: () => Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency || 1),
   ...(has('Worker') && has('Blob') ? { spawnThread } : {}),
   async defaultModel() {

@@ -13,7 +13,8 @@ import type { Platform } from './types.js';
 import { platform as web } from './web.js';
 
 // Cloudflare Workers run one isolate per request: no threads (no threads build, no workers).
-const { defaultThreadKernels: _threadKernels, spawnThread: _spawnThread, ...single } = web;
+// No fast build either unless passed (each build would be one more module in every Worker).
+const { defaultThreadKernels: _threadKernels, defaultFastKernels: _fastKernels, spawnThread: _spawnThread, ...single } = web;
 
 export const platform: Platform = {
   ...single,

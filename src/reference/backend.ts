@@ -1,6 +1,8 @@
 /**
  * The reference backend: walks the layer table with the plain-TypeScript kernels.
- * Deterministic to the bit on every JavaScript engine.
+ * Deterministic to the bit on every JavaScript engine. With `precision: 'fast'`, the fast
+ * tier's twin: the dense and pointwise convolutions with a correctly rounded fused
+ * multiply-add (src/reference/fma.ts), the bits of the fast wasm kernels on a CPU with FMA.
  */
 import type { Activations, InferenceBackend } from '../backend.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
@@ -12,18 +14,24 @@ export class ReferenceBackend implements InferenceBackend {
   constructor(
     private readonly arch: Architecture,
     private readonly folded: readonly FoldedLayer[],
+    readonly precision: 'exact' | 'fast' = 'exact',
   ) {}
+  /** The fused twin's multiply-adds round once. */
+  get fusedMultiplyAdd(): boolean {
+    return this.precision === 'fast';
+  }
   run(input: Float32Array, batch: number, keep: ReadonlySet<string>): Activations {
-    return runReference(this.arch, this.folded, input, batch, keep);
+    return runReference(this.arch, this.folded, input, batch, keep, this.precision === 'fast');
   }
   dispose(): void {}
 }
 
-export function runConvLayer(layer: ConvLayer, params: FoldedLayer, input: Float32Array, batch: number): Float32Array {
+/** `fused`: the fast tier's twin (fused multiply-adds in the dense and pointwise convolutions). */
+export function runConvLayer(layer: ConvLayer, params: FoldedLayer, input: Float32Array, batch: number, fused = false): Float32Array {
   const [inH, inW, inC] = layer.inShape;
   const [outH, outW, outC] = layer.outShape;
   if (layer.kind === 'pointwise' || layer.kind === 'logits') {
-    return pointwiseConv2dRef(input, params.filter, params.bias, batch * outH * outW, inC, outC, layer.activation);
+    return pointwiseConv2dRef(input, params.filter, params.bias, batch * outH * outW, inC, outC, layer.activation, fused);
   }
   const geometry = {
     batch, inH, inW, inC, outH, outW, outC,
@@ -34,13 +42,14 @@ export function runConvLayer(layer: ConvLayer, params: FoldedLayer, input: Float
     padTop: layer.padding.top,
     padLeft: layer.padding.left,
     activation: layer.activation,
+    fused,
   };
   return layer.kind === 'depthwise'
     ? depthwiseConv2dRef(input, params.filter, params.bias, geometry)
     : conv2dRef(input, params.filter, params.bias, geometry);
 }
 
-export function runLayerRef(layer: Layer, params: FoldedLayer | undefined, input: Float32Array, batch: number): Float32Array {
+export function runLayerRef(layer: Layer, params: FoldedLayer | undefined, input: Float32Array, batch: number, fused = false): Float32Array {
   switch (layer.kind) {
     case 'avgpool': {
       const [inH, inW, channels] = layer.inShape;
@@ -52,13 +61,13 @@ export function runLayerRef(layer: Layer, params: FoldedLayer | undefined, input
       return softmaxRef(input, batch * h * w, classes);
     }
     default:
-      return runConvLayer(layer, params!, input, batch);
+      return runConvLayer(layer, params!, input, batch, fused);
   }
 }
 
 /**
  * Runs the network on `input` (NHWC, batch `batch`) and keeps the activations named in
- * `keep`; stops after the last layer anything asks for.
+ * `keep`; stops after the last layer anything asks for. `fused`: the fast tier's twin.
  */
 export function runReference(
   arch: Architecture,
@@ -66,6 +75,7 @@ export function runReference(
   input: Float32Array,
   batch: number,
   keep: ReadonlySet<string>,
+  fused = false,
 ): Activations {
   const byName = new Map(folded.map((f) => [f.layer.name, f]));
   const last = Math.max(...arch.layers.map((l, i) => (keep.has(l.name) ? i : -1)));
@@ -73,7 +83,7 @@ export function runReference(
   let x = input;
   for (let i = 0; i <= last; i++) {
     const layer = arch.layers[i]!;
-    x = runLayerRef(layer, byName.get(layer.name), x, batch);
+    x = runLayerRef(layer, byName.get(layer.name), x, batch, fused);
     if (keep.has(layer.name)) out.set(layer.name, x);
   }
   return out;

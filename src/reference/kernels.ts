@@ -12,8 +12,14 @@
  *                 then the activation (relu: max(acc, 0); relu6: min(max(acc, 0), 6)).
  *   average pool: acc = 0; for ky, for kx: acc = fround(acc + x); out = fround(acc / count),
  *                 count = the taps inside the input (VALID windows are always full).
+ *
+ * The fast tier's twin (`precision: 'fast'`): with `fused`, the dense and pointwise
+ * convolutions take acc = fmaF32(x, w, acc) (one rounding, src/reference/fma.ts) in the same
+ * order, as the fast kernels' f32x4.relaxed_madd does on a CPU with FMA. The depthwise
+ * convolution and the pooling stay as above in both tiers (see assembly/f32/common.ts `madd`).
  */
 import type { Activation } from '../model/architecture.js';
+import { fmaF32 } from './fma.js';
 
 const fround = Math.fround;
 
@@ -32,6 +38,8 @@ export interface ConvGeometry {
   padTop: number;
   padLeft: number;
   activation: Activation;
+  /** Dense convolution: one rounding per multiply-add (the fast tier's twin). Default false. */
+  fused?: boolean;
 }
 
 export function activate(v: number, activation: Activation): number {
@@ -45,6 +53,7 @@ export function activate(v: number, activation: Activation): number {
 /** Dense convolution; filter `[kh, kw, inC, outC]` (TF HWIO), bias `[outC]`. */
 export function conv2dRef(input: Float32Array, filter: Float32Array, bias: Float32Array, g: ConvGeometry): Float32Array {
   const out = new Float32Array(g.batch * g.outH * g.outW * g.outC);
+  const fused = g.fused === true;
   let o = 0;
   for (let n = 0; n < g.batch; n++) {
     for (let oy = 0; oy < g.outH; oy++) {
@@ -60,7 +69,9 @@ export function conv2dRef(input: Float32Array, filter: Float32Array, bias: Float
               const xBase = ((n * g.inH + iy) * g.inW + ix) * g.inC;
               const wBase = (ky * g.kernelW + kx) * g.inC * g.outC + co;
               for (let ci = 0; ci < g.inC; ci++) {
-                acc = fround(acc + fround(input[xBase + ci]! * filter[wBase + ci * g.outC]!));
+                const x = input[xBase + ci]!;
+                const w = filter[wBase + ci * g.outC]!;
+                acc = fused ? fmaF32(x, w, acc) : fround(acc + fround(x * w));
               }
             }
           }
@@ -100,7 +111,10 @@ export function depthwiseConv2dRef(input: Float32Array, filter: Float32Array, bi
   return out;
 }
 
-/** 1x1 convolution over `pixels` rows (N*H*W); filter `[inC, outC]` (TF's `[1, 1, inC, outC]`). */
+/**
+ * 1x1 convolution over `pixels` rows (N*H*W); filter `[inC, outC]` (TF's `[1, 1, inC, outC]`).
+ * `fused`: one rounding per multiply-add (the fast tier's twin).
+ */
 export function pointwiseConv2dRef(
   input: Float32Array,
   filter: Float32Array,
@@ -109,13 +123,18 @@ export function pointwiseConv2dRef(
   inC: number,
   outC: number,
   activation: Activation,
+  fused = false,
 ): Float32Array {
   const out = new Float32Array(pixels * outC);
   for (let p = 0; p < pixels; p++) {
     for (let co = 0; co < outC; co++) {
       let acc = bias[co]!;
-      for (let ci = 0; ci < inC; ci++) {
-        acc = fround(acc + fround(input[p * inC + ci]! * filter[ci * outC + co]!));
+      if (fused) {
+        for (let ci = 0; ci < inC; ci++) acc = fmaF32(input[p * inC + ci]!, filter[ci * outC + co]!, acc);
+      } else {
+        for (let ci = 0; ci < inC; ci++) {
+          acc = fround(acc + fround(input[p * inC + ci]! * filter[ci * outC + co]!));
+        }
       }
       out[p * outC + co] = activate(acc, activation);
     }

@@ -17,14 +17,19 @@
  * build, and the plan has, after the weights, the threads' control block and step descriptors
  * (`controlBytes`), then one GEMM scratch per thread. The layers run as steps, each cut into
  * items the threads take from a counter (plan.ts); every output is computed as on one thread.
+ *
+ * With `precision: 'fast'` (relaxed.ts): the same plan and kernels, from the builds compiled with
+ * relaxed SIMD (kernels-relaxed.wasm, kernels-threads-relaxed.wasm); where the engine has no
+ * relaxed SIMD, exact and a warning.
  */
 import { ErrorCodes, fail } from '../errors.js';
 import type { Architecture, ConvLayer, Layer } from '../model/architecture.js';
 import type { FoldedLayer } from '../model/fold.js';
 import { platform } from '#platform';
-import type { Activations, InferenceBackend, WasmOptions } from '../backend.js';
+import type { Activations, InferenceBackend, Precision, WasmOptions } from '../backend.js';
 import { softmaxRef } from '../reference/kernels.js';
 import { WASM_MAX_BYTES, WASM_PAGE_BYTES, compileKernels, defaultKernels, instantiateKernels, kernelSources } from './loader.js';
+import { relaxedSimd, warnExact } from './relaxed.js';
 import type { KernelExports, ThreadKernelExports } from './kernels.js';
 import { DESC_WORDS, describeStep } from './threads/plan.js';
 import { ThreadPool, canBlock, controlBytes, descAt } from './threads/pool.js';
@@ -117,6 +122,8 @@ export class WasmBackend implements InferenceBackend {
     private readonly maxBytes = WASM_MAX_BYTES,
     /** Threaded: `module` is the threads build (kernels-threads.wasm). */
     private readonly threading: Threading | null = null,
+    /** Fast: `module` is a relaxed SIMD build; `fused`: its relaxed_madd rounds once (the engine's probe). */
+    private readonly fast: { readonly fused: boolean } | null = null,
   ) {
     const byName = new Map(folded.map((f) => [f.layer.name, f]));
     let offset = ALIGN;
@@ -163,6 +170,16 @@ export class WasmBackend implements InferenceBackend {
   /** Threads that compute a run. */
   get threads(): number {
     return this.threading?.threads ?? 1;
+  }
+
+  /** `fast` when the kernels are a relaxed SIMD build. */
+  get precision(): Precision {
+    return this.fast ? 'fast' : 'exact';
+  }
+
+  /** True when the fast kernels' multiply-adds round once (FMA hardware). */
+  get fusedMultiplyAdd(): boolean {
+    return this.fast?.fused ?? false;
   }
 
   /** True when the calling thread may not block (a browser's main thread): `run` refuses, `runAsync` works. */
@@ -498,14 +515,24 @@ export function packLayer(layer: ConvLayer, filter: Float32Array, bias: Float32A
  * Builds a wasm backend for a model (what `createModel({ backend: 'wasm' })` calls). With
  * `threads` > 1 (already checked): the threads build over a shared memory and its workers; where
  * threads cannot run (threadsUnavailable) or their workers cannot start, one thread and a warning.
+ * With `precision` fast: the relaxed SIMD builds; where the engine has none, exact and a warning.
  */
 export async function createWasmBackend(
   arch: Architecture,
   folded: readonly FoldedLayer[],
   options: WasmOptions = {},
   threads = 1,
+  precision: Precision = 'exact',
 ): Promise<WasmBackend> {
   const sources = kernelSources(options.source);
+  let fast: { fused: boolean } | null = null;
+  if (precision === 'fast') {
+    const relaxed = relaxedSimd();
+    if (typeof relaxed === 'string') warnExact(relaxed);
+    else if (!platform.defaultFastKernels && sources[threads > 1 ? 'threadsRelaxed' : 'relaxed'] === undefined) warnExact('this runtime carries no fast build by default (pass { wasm: { source: { relaxed, threadsRelaxed } } })');
+    else fast = relaxed;
+  }
+  const [oneBuild, threadsBuild] = fast ? (['relaxed', 'threadsRelaxed'] as const) : (['simd', 'threads'] as const);
   const max = options.maxMemoryBytes ?? WASM_MAX_BYTES;
   const checkMax = () => {
     if (!(max > 0 && max <= WASM_MAX_BYTES)) {
@@ -518,8 +545,8 @@ export async function createWasmBackend(
     if (reason !== null) {
       warnOneThread(threads, reason);
     } else {
-      const module = sources.threads !== undefined ? await compileKernels(sources.threads, 'threads') : await defaultKernels('threads');
-      const backend = new WasmBackend(arch, folded, module, max, { threads, asyncHost: !canBlock() });
+      const module = sources[threadsBuild] !== undefined ? await compileKernels(sources[threadsBuild], threadsBuild) : await defaultKernels(threadsBuild);
+      const backend = new WasmBackend(arch, folded, module, max, { threads, asyncHost: !canBlock() }, fast);
       try {
         await backend.startThreads();
         return backend;
@@ -530,8 +557,8 @@ export async function createWasmBackend(
       }
     }
   }
-  const module = sources.simd !== undefined ? await compileKernels(sources.simd) : await defaultKernels();
+  const module = sources[oneBuild] !== undefined ? await compileKernels(sources[oneBuild], oneBuild) : await defaultKernels(oneBuild);
   checkMax();
-  return new WasmBackend(arch, folded, module, max);
+  return new WasmBackend(arch, folded, module, max, null, fast);
 }
 

@@ -3,7 +3,9 @@
  * WebAssembly.Module), check for SIMD, then instantiate once per model with that model's own
  * WebAssembly.Memory (the module imports its memory as `env.memory`). Two builds: `simd`
  * (kernels.wasm, the default) and `threads` (kernels-threads.wasm: the same kernels over an
- * imported shared memory, and the tile dispatcher; used by models with threads > 1).
+ * imported shared memory, and the tile dispatcher; used by models with threads > 1); and their
+ * fast twins for `precision: 'fast'`, compiled with relaxed SIMD: `relaxed`
+ * (kernels-relaxed.wasm) and `threadsRelaxed` (kernels-threads-relaxed.wasm), see relaxed.ts.
  */
 import { platform } from '#platform';
 import type { WasmBuilds, WasmSource } from '../backend.js';
@@ -11,12 +13,19 @@ import type { WasmMemoryLike, WasmModuleLike } from '../dom-types.js';
 import { ErrorCodes, MobilenetError, fail, typeNameOf } from '../errors.js';
 import { readBytes } from '../fetch.js';
 import { KERNEL_NAMES, THREAD_EXPORTS, TILES_ABI, type KernelExports } from './kernels.js';
+import { fmaF32 } from '../reference/fma.js';
+import { relaxedSimd } from './relaxed.js';
 
 export type { WasmSource, KernelExports };
 
-/** The kernel builds: `simd` kernels.wasm, `threads` kernels-threads.wasm. */
+/** The kernel builds: `simd` kernels.wasm, `threads` kernels-threads.wasm, and their fast (relaxed SIMD) twins. */
 export type KernelBuild = keyof WasmBuilds;
-const FILE: Record<KernelBuild, string> = { simd: 'kernels.wasm', threads: 'kernels-threads.wasm' };
+const FILE: Record<KernelBuild, string> = { simd: 'kernels.wasm', threads: 'kernels-threads.wasm', relaxed: 'kernels-relaxed.wasm', threadsRelaxed: 'kernels-threads-relaxed.wasm' };
+const BUILDS = Object.keys(FILE) as KernelBuild[];
+/** Builds over a shared memory, with the tile dispatcher. */
+export const isThreadsBuild = (build: KernelBuild) => build === 'threads' || build === 'threadsRelaxed';
+/** Builds compiled with relaxed SIMD (`precision: 'fast'`). */
+export const isFastBuild = (build: KernelBuild) => build === 'relaxed' || build === 'threadsRelaxed';
 
 /** wasm32 limit: 65536 pages of 64 KiB. */
 export const WASM_PAGE_BYTES = 65536;
@@ -38,19 +47,19 @@ const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const MAX_WASM_BYTES = 16 << 20;
 
 const HOW_TO_PASS = 'pass the kernels yourself: { wasm: { source } } with their bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/kernels.wasm), or import from "mobilenet-wasm/inline", which carries them';
-const HOW_TO_PASS_THREADS = 'pass the threads build yourself: { wasm: { source: { threads } } } with its bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/kernels-threads.wasm), or import from "mobilenet-wasm/inline", which carries it';
+const howToPass = (build: KernelBuild) => build === 'simd' ? HOW_TO_PASS : `pass the ${build} build yourself: { wasm: { source: { ${build} } } } with its bytes, URL or a compiled WebAssembly.Module (the file is mobilenet-wasm/${FILE[build]}), or import from "mobilenet-wasm/inline", which carries it`;
 
 async function readSource(source: Uint8Array | ArrayBuffer | string | URL, build: KernelBuild): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof source !== 'string' && !(source instanceof URL)) {
-    fail(ErrorCodes.OPTION, `option wasm.source${build === 'threads' ? '.threads' : ''}: expected bytes, a path, a URL or a WebAssembly.Module${build === 'simd' ? ', or { simd, threads } of those' : ''}, got ${typeNameOf(source)}`);
+    fail(ErrorCodes.OPTION, `option wasm.source${build === 'simd' ? '' : `.${build}`}: expected bytes, a path, a URL or a WebAssembly.Module${build === 'simd' ? ', or { simd, threads, relaxed, threadsRelaxed } of those' : ''}, got ${typeNameOf(source)}`);
   }
   try {
     return await readBytes(source, MAX_WASM_BYTES);
   } catch (error) {
     if (error instanceof MobilenetError && error.code === ErrorCodes.IO) {
-      fail(ErrorCodes.IO, `kernels${build === 'threads' ? ' (threads build)' : ''}: cannot read ${source instanceof URL ? source.href : source} (${error.message}); ${build === 'threads' ? HOW_TO_PASS_THREADS : HOW_TO_PASS}`, error);
+      fail(ErrorCodes.IO, `kernels${build === 'simd' ? '' : ` (${build} build)`}: cannot read ${source instanceof URL ? source.href : source} (${error.message}); ${howToPass(build)}`, error);
     }
     throw error;
   }
@@ -58,16 +67,24 @@ async function readSource(source: Uint8Array | ArrayBuffer | string | URL, build
 
 /**
  * Compiles a kernel build (after checking the magic number and SIMD support) and self-tests it.
- * `build`: `simd` (default) for kernels.wasm, `threads` for kernels-threads.wasm.
+ * `build`: `simd` (default) for kernels.wasm, `threads` for kernels-threads.wasm, `relaxed` and
+ * `threadsRelaxed` for their fast twins (refused with ERR_NO_SIMD where relaxed SIMD is missing).
  */
 export async function compileKernels(source?: WasmSource, build: KernelBuild = 'simd'): Promise<WasmModuleLike> {
   if (!hasWasmSimd()) {
     fail(ErrorCodes.NO_SIMD, 'WebAssembly SIMD (128-bit) is not available in this engine; the wasm backend needs it (use backend "reference")');
   }
-  if (build === 'threads' && !platform.defaultThreadKernels && source === undefined) {
+  if (isFastBuild(build)) {
+    const relaxed = relaxedSimd();
+    if (typeof relaxed === 'string') fail(ErrorCodes.NO_SIMD, `kernels: ${FILE[build]} (precision "fast") needs relaxed SIMD: ${relaxed}`);
+  }
+  if (isThreadsBuild(build) && !platform.defaultThreadKernels && source === undefined) {
     fail(ErrorCodes.OPTION, 'kernels: this runtime has no threads build (threads need workers and SharedArrayBuffer)');
   }
-  source ??= build === 'threads' ? await platform.defaultThreadKernels!() : await platform.defaultKernels();
+  if (isFastBuild(build) && !platform.defaultFastKernels && source === undefined) {
+    fail(ErrorCodes.OPTION, `kernels: this runtime carries no fast build by default; ${howToPass(build)}`);
+  }
+  source ??= build === 'simd' ? await platform.defaultKernels() : build === 'threads' ? await platform.defaultThreadKernels!() : await platform.defaultFastKernels!(build === 'threadsRelaxed');
   let module: WebAssembly.Module;
   if (source instanceof WebAssembly.Module) {
     module = source;
@@ -75,7 +92,7 @@ export async function compileKernels(source?: WasmSource, build: KernelBuild = '
     const bytes = await readSource(source as Uint8Array | ArrayBuffer | string | URL, build);
     if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
       const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}${typeof source === 'string' || source instanceof URL ? ` from ${String(source instanceof URL ? source.href : source)}; ${build === 'threads' ? HOW_TO_PASS_THREADS : HOW_TO_PASS}` : ''}`);
+      fail(ErrorCodes.WASM_BYTES, `kernels: expected a WebAssembly module starting with 00 61 73 6d ("\\0asm"), got ${bytes.length} bytes starting with ${head || '(nothing)'}${typeof source === 'string' || source instanceof URL ? ` from ${String(source instanceof URL ? source.href : source)}; ${howToPass(build)}` : ''}`);
     }
     try {
       module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -84,9 +101,9 @@ export async function compileKernels(source?: WasmSource, build: KernelBuild = '
     }
   }
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
-  const wanted: readonly string[] = build === 'threads' ? [...KERNEL_NAMES, ...THREAD_EXPORTS] : KERNEL_NAMES;
+  const wanted: readonly string[] = isThreadsBuild(build) ? [...KERNEL_NAMES, ...THREAD_EXPORTS] : KERNEL_NAMES;
   const missing = wanted.filter((n) => !exported.has(n));
-  if (missing.length > 0) fail(ErrorCodes.WASM_BYTES, `kernels: the module lacks the exports ${missing.join(', ')}${build === 'threads' ? ` (is it ${FILE.threads}?)` : ''}`);
+  if (missing.length > 0) fail(ErrorCodes.WASM_BYTES, `kernels: the module lacks the exports ${missing.join(', ')}${isThreadsBuild(build) ? ` (is it ${FILE[build]}?)` : ''}`);
   selfTest(module, build);
   return module;
 }
@@ -104,16 +121,20 @@ export function instantiateKernels(module: WasmModuleLike, memory: WasmMemoryLik
 /**
  * Known-answer test: a 5x9 by 9x9 GEMM (every tile tail) with relu6, SIMD and scalar against
  * values worked out here in float32. A SIMD unit that validates but computes wrongly is refused.
+ * A fast build's multiply-adds are expected fused where the engine's probe says so (relaxed.ts),
+ * and checked on operands where fused and unfused differ (a base build passed as a fast one fails).
  */
 function selfTest(module: WebAssembly.Module, build: KernelBuild): void {
-  const shared = build === 'threads';
+  const shared = isThreadsBuild(build);
+  const relaxed = isFastBuild(build) ? relaxedSimd() : null;
+  const fused = relaxed !== null && typeof relaxed !== 'string' && relaxed.fused;
   const memory = new WebAssembly.Memory({ initial: 1, ...(shared ? { maximum: 1, shared } : {}) });
   let kernels: KernelExports;
   try {
     kernels = instantiateKernels(module, memory).kernels;
   } catch (error) {
     // A module with other imports than env.memory, or a start function that traps.
-    return fail(ErrorCodes.WASM_BYTES, `kernels: the module cannot be instantiated with one imported ${shared ? 'shared ' : ''}memory (${(error as Error)?.message ?? error})${shared ? `; is it ${FILE.threads}?` : ''}`, error);
+    return fail(ErrorCodes.WASM_BYTES, `kernels: the module cannot be instantiated with one imported ${shared ? 'shared ' : ''}memory (${(error as Error)?.message ?? error})${shared ? `; is it ${FILE[build]}?` : ''}`, error);
   }
   const abi = (kernels as unknown as { TILES_ABI?: { value: number } }).TILES_ABI?.value;
   if (shared && abi !== TILES_ABI) {
@@ -156,11 +177,27 @@ function selfTest(module: WebAssembly.Module, build: KernelBuild): void {
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let acc = B[n]!;
-        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(A[m * K + k]! * W[k * N + n]!));
+        for (let k = 0; k < K; k++) acc = fused ? fmaF32(A[m * K + k]!, W[k * N + n]!, acc) : Math.fround(acc + Math.fround(A[m * K + k]! * W[k * N + n]!));
         const expected = Math.min(Math.max(acc, 0), 6);
         if (!Object.is(f[cOff + m * N + n], expected)) {
           fail(ErrorCodes.NO_SIMD, `kernels: the SIMD self-test failed (${name} [${m},${n}]: expected ${expected}, got ${f[cOff + m * N + n]}); this engine's WebAssembly SIMD cannot be trusted`);
         }
+      }
+    }
+  }
+  if (relaxed !== null) {
+    // 5 rows, 1 channel, k = 1: bias -(1 + 2^-11) + (1 + 2^-12)^2 is 2^-24 fused, 0 unfused (the 4-row tile and the 1-row tail).
+    const x = Math.fround(1 + 2 ** -12);
+    f.fill(0, wOff, wOff + 16);
+    f[wOff] = Math.fround(-(1 + 2 ** -11));
+    f[wOff + 8] = x;
+    f.fill(x, aOff, aOff + 5);
+    f.fill(NaN, cOff, cOff + 5);
+    kernels.f32_gemm_4x8_minmax(5, 1, 1, aOff * 4, 4, wOff * 4, cOff * 4, 4, -Infinity, Infinity);
+    const expected = fused ? 2 ** -24 : 0;
+    for (let m = 0; m < 5; m++) {
+      if (f[cOff + m]! !== expected) {
+        fail(ErrorCodes.WASM_BYTES, `kernels: ${FILE[build]}'s multiply-add gave ${f[cOff + m]} where this engine's relaxed_madd gives ${expected} (${fused ? 'fused' : 'unfused'}); is it ${FILE[build]}, compiled with relaxed SIMD?`);
       }
     }
   }
@@ -170,30 +207,29 @@ let defaultSources: WasmBuilds = {};
 const compiled: Partial<Record<KernelBuild, Promise<WebAssembly.Module>>> = {};
 
 /**
- * A `wasm.source`: one source (the base SIMD build), or `{ simd, threads }` naming each build;
- * the builds by name (a build not named: undefined, the package's own).
+ * A `wasm.source`: one source (the base SIMD build), or `{ simd, threads, relaxed, threadsRelaxed }`
+ * naming each build; the builds by name (a build not named: undefined, the package's own).
  */
 export function kernelSources(source: unknown): WasmBuilds {
   if (source === undefined) return {};
   const proto = source !== null && typeof source === 'object' ? Object.getPrototypeOf(source) : undefined;
   if (proto !== Object.prototype && proto !== null) return { simd: source as WasmSource };
   const keys = Object.keys(source as object);
-  const unknown = keys.filter((k) => k !== 'simd' && k !== 'threads');
+  const unknown = keys.filter((k) => !(BUILDS as string[]).includes(k));
   if (unknown.length > 0 || keys.length === 0) {
-    fail(ErrorCodes.OPTION, `option wasm.source: expected bytes, a path, a URL, a WebAssembly.Module, or { simd, threads } of those, got an object with ${keys.length === 0 ? 'no keys' : `the keys ${keys.join(', ')}`}`);
+    fail(ErrorCodes.OPTION, `option wasm.source: expected bytes, a path, a URL, a WebAssembly.Module, or { simd, threads, relaxed, threadsRelaxed } of those, got an object with ${keys.length === 0 ? 'no keys' : `the keys ${keys.join(', ')}`}`);
   }
   const builds = source as WasmBuilds;
-  return { ...(builds.simd !== undefined ? { simd: builds.simd } : {}), ...(builds.threads !== undefined ? { threads: builds.threads } : {}) };
+  return Object.fromEntries(BUILDS.filter((b) => builds[b] !== undefined).map((b) => [b, builds[b]]));
 }
 
 /**
  * Sets where the wasm backend loads its kernels from (bytes, path, URL or Module: the base
- * build; or `{ simd, threads }`); undefined restores the package's own.
+ * build; or `{ simd, threads, relaxed, threadsRelaxed }`); undefined restores the package's own.
  */
 export function setKernelSource(source: WasmSource | WasmBuilds | undefined): void {
   defaultSources = kernelSources(source);
-  delete compiled.simd;
-  delete compiled.threads;
+  for (const build of BUILDS) delete compiled[build];
 }
 
 /** The compiled kernels of a build for the configured source, compiled once per process. */

@@ -9,6 +9,7 @@ import type { Activation } from '../../src/model/architecture.js';
 import { avgPoolRef, conv2dRef, depthwiseConv2dRef, pointwiseConv2dRef } from '../../src/reference/kernels.js';
 import { clampRange, gemm, gemmScratchBytes } from '../../src/wasm/backend.js';
 import { KERNEL_FAMILIES, KERNEL_NAMES, familyKernels, scalarKernels } from '../../src/wasm/kernels.js';
+import { Q8_KERNEL_NAMES } from '../../src/quant/wasm.js';
 
 // Each family's kernels share one signature; the names are read from the kernel list.
 type Family<F extends keyof typeof KERNEL_FAMILIES> = (typeof KERNEL_FAMILIES)[F]['simd'][number] | (typeof KERNEL_FAMILIES)[F]['scalar'];
@@ -150,7 +151,8 @@ describe('the kernel list', () => {
   it('is exactly what build/kernels.wasm exports: nothing missing, nothing compiled and unused', async () => {
     const module = await kernelModule();
     const functions = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
-    expect(functions.sort()).toEqual([...KERNEL_NAMES].sort());
+    // The f32 kernels, and the integer ones (src/quant/wasm.ts, test/quant/simd-*.test.ts), which only this build carries.
+    expect(functions.sort()).toEqual([...KERNEL_NAMES, ...Q8_KERNEL_NAMES].sort());
   });
   it('swaps every SIMD kernel for its family\'s scalar twin', async () => {
     const h = new Harness(await kernelModule());

@@ -27,7 +27,7 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly id: number; readonly progress: LoadProgress };
 
 /** The properties of a model, which `load` answers so that the host can answer property reads itself. */
-export const MODEL_INFO = ['labels', 'normalization', 'inputShape', 'numClasses', 'endpoints', 'backend', 'memoryBytes', 'threads'] as const;
+export const MODEL_INFO = ['labels', 'normalization', 'inputShape', 'numClasses', 'endpoints', 'backend', 'memoryBytes', 'threads', 'precision', 'fusedMultiplyAdd', 'dtype'] as const;
 export type ModelInfo = Pick<ImageModel, (typeof MODEL_INFO)[number]>;
 
 export type { Port, WorkerPort } from '../../platform/types.js';
