@@ -13,14 +13,37 @@
  *
  * Order of work: flags, labels, the inputs, the --out file, then the model, so that everything
  * that can be refused is refused before the model is loaded.
+ *
+ * Decoding: with --jobs N (default: one per core) N worker threads read, decode and resize the
+ * next images while this thread runs the model on the current batch; --jobs 1 does it all in this
+ * thread, one image after the other. The model receives the same bytes either way, and the output
+ * is the same, in the same order (image-feed.ts). --decoder wasm swaps the pure-JavaScript JPEG
+ * and PNG decoders for WebAssembly builds of mozjpeg and the png crate (src/image/wasm-decode.ts):
+ * faster, the same PNG pixels, JPEG pixels a few levels apart.
+ *
+ * --head FILE: a head trained by `mobilenet train` (src/head/) answers instead of the model's
+ * classifier. The file is read and its format checked with the flags (before the model), then
+ * checked against the model once it is loaded (its base model's identity: ERR_HEAD_MODEL), before
+ * any image is run. Each image's embedding at the head's end point goes to the head; the results
+ * have the head's class names, `index` the class's place in the head (the unknown answer: one
+ * past the last class) and `logit` the head's score (kNN: mean cosine similarity; linear: logit).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { BackendName } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
 import { loadLabels } from '../formats/labels.js';
 import { loadInThread } from '../engine/load-core.js';
 import type { BatchFailure, Classification, MobileNet } from '../engine/mobilenet.js';
+import { readBytes } from '../fetch.js';
+import { MAX_MODEL_FILE_BYTES } from '../formats/index.js';
+import { decodeHeadFile } from '../head/format.js';
+import type { Head } from '../head/heads.js';
+import { loadHead } from '../head/train.js';
+import { normalizeRgb } from '../image/normalize.js';
+import { defaultJobs } from '../pool/decode-pool.js';
+import { DECODER_NAMES, type DecoderName, type Prepared } from '../pool/prepare.js';
 import { integer, parseBackend } from './flags.js';
+import { openFeed, type ImageFeed } from './image-feed.js';
 import { collectInputs, resolveModel, type Entry } from './inputs.js';
 import { EXIT_USAGE, errnoWords, plainErrno, printable, type CommandStatus, type Io } from './io.js';
 import { prepareOut, type OutFile } from './out-file.js';
@@ -42,6 +65,19 @@ interface ClassifyFlags {
   resume?: boolean;
   progress?: boolean;
   backend?: BackendName;
+  /** --integer: load(..., { dequantize: false }). */
+  integer?: boolean;
+  jobs: number;
+  decoder: DecoderName;
+  head?: string;
+}
+
+/** Most decode workers --jobs takes. */
+const MAX_JOBS = 256;
+
+function parseDecoder(value: string): DecoderName {
+  if (!(DECODER_NAMES as readonly string[]).includes(value)) badOption('--decoder', value, DECODER_NAMES.map((d) => `"${d}"`).join(' or '));
+  return value as DecoderName;
 }
 
 export function registerClassify(program: Command, io: Io, status: CommandStatus): void {
@@ -60,6 +96,14 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .option('--resume', 'continue an existing --out file (JSON lines or CSV): skip the images it has results for, retry its failures, append the rest')
     .option('--no-progress', 'no progress bar (it shows only on a terminal anyway)')
     .option('--backend <name>', 'reference or wasm (default: wasm where available)', parseBackend)
+    .option('--integer', "a uint8 or int8 TFLite --model computed in TFLite's integer arithmetic (probability: the softmax integer / 256; logit: dequantized) instead of on its dequantized weights; other models: no effect")
+    .option('--head <file>', "a head made by `mobilenet train` on this --model (.safetensors): its classes answer instead of the model's (index: the class's place in the head, <unknown> one past the last; logit: the head's score); not with --labels")
+    .addOption(
+      new Option('--jobs <n>', 'threads that read, decode and resize the next images while the model runs; 1: everything in this thread, one image after the other')
+        .argParser(integer('--jobs', 1, MAX_JOBS))
+        .default(defaultJobs(), `one per core, ${defaultJobs()} here`),
+    )
+    .option('--decoder <name>', 'js: the pure-JavaScript JPEG and PNG decoders, the same pixels in every runtime; wasm: mozjpeg and the Rust png crate compiled to WebAssembly, faster, the same PNG pixels, JPEG pixels a few levels apart', parseDecoder, 'js')
     .action(async (paths: string[], flags: ClassifyFlags) => {
       if (flags.json && flags.csv) badOption('--csv', true, 'not together with --json');
       status.exitCode = await classify(paths, flags, io);
@@ -81,7 +125,9 @@ async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<
   if (flags.resume && flags.out === undefined) badOption('--resume', true, 'together with --out FILE, the file to continue');
   if (flags.resume && flags.force) badOption('--resume', true, 'not together with --force (--force starts the file over, --resume continues it)');
   if (flags.resume && format === 'table') badOption('--resume', true, 'a JSON lines or CSV --out file (.jsonl, .ndjson or .csv, or --json / --csv): a table cannot be read back');
+  if (flags.head !== undefined && flags.labels !== undefined) badOption('--labels', flags.labels, 'no --labels together with --head (the head names its own classes)');
   const labels = flags.labels ? await readLabels(flags.labels) : undefined;
+  const head = flags.head !== undefined ? await readHead(flags.head) : undefined;
   const modelSource = await resolveModel(flags.model);
 
   const interrupts = new Interrupts();
@@ -104,7 +150,7 @@ async function classify(paths: string[], flags: ClassifyFlags, io: Io): Promise<
         counts.already = inputs.entries.length - entries.length;
       }
     }
-    const status = await classifyEntries(entries, { flags, format, labels, modelSource, out, interrupts, counts, io });
+    const status = await classifyEntries(entries, { flags, format, labels, head, modelSource, out, interrupts, counts, io });
     const problems = status || inputs.empty.length > 0;
     if (counts.failed > 0 || counts.notRun > 0 || inputs.entries.length > 1 || counts.skipped > 0 || counts.already > 0 || inputs.empty.length > 0) summary(counts, out, io);
     if (interrupts.signal) return interrupts.exitCode;
@@ -132,6 +178,8 @@ interface Run {
   flags: ClassifyFlags;
   format: Format;
   labels: string[] | undefined;
+  /** The --head file's bytes (its format already checked). */
+  head: Uint8Array | undefined;
   modelSource: string | undefined;
   out: OutFile | null;
   interrupts: Interrupts;
@@ -139,10 +187,46 @@ interface Run {
   io: Io;
 }
 
+/**
+ * What answers for a batch of images already at the model's input size (uint8 RGB): the model's
+ * classifier, or the --head on the model's embeddings.
+ */
+type Answer = (model: MobileNet, rgb: Uint8Array[], top: number) => Promise<Classification[][]>;
+
+/** The model's classifier on raw pixels of exactly its size, which it takes as they are (no crop, no resize). */
+const byClassifier: Answer = (model, rgb, top) => {
+  const [height, width] = model.inputShape;
+  return model.classifyBatch(rgb.map((data) => ({ data, width, height })), top, { batchSize: rgb.length });
+};
+
+/**
+ * The head on the batch's embeddings at its end point: the model run once on the batch (the same
+ * values per image as `model.embed`, which runs one image), each row to `head.predictEmbedding`.
+ */
+function byHead(head: Head): Answer {
+  const index = new Map(head.labels.map((label, i) => [label, i]));
+  const endpoint = head.base.endpoint;
+  return async (model, rgb, top) => {
+    const [height, width] = model.inputShape;
+    const features = model.run(normalizeRgb(rgb, height, width, model.normalization), { outputs: [endpoint], checkOutputs: true })[endpoint]!.data;
+    const dim = features.length / rgb.length;
+    return rgb.map((_, k) =>
+      head.predictEmbedding(features.subarray(k * dim, (k + 1) * dim), { topK: top }).map((p) => ({
+        index: index.get(p.label) ?? head.labels.length,
+        label: p.label,
+        probability: p.probability,
+        logit: p.score,
+      })),
+    );
+  };
+}
+
 /** Runs the entries; returns true when one failed. The model is loaded only when there is an image to read. */
 async function classifyEntries(entries: Entry[], run: Run): Promise<boolean> {
   const { flags, out, interrupts, counts, io } = run;
   let model: MobileNet | null = null;
+  let feed: ImageFeed | null = null;
+  let answer: Answer = byClassifier;
   let sink: Sink | null = null;
   const progress = new Progress(entries.length, io, flags.progress !== false);
   const emit = (r: Result) => {
@@ -156,15 +240,27 @@ async function classifyEntries(entries: Entry[], run: Run): Promise<boolean> {
     progress.tick();
   };
   try {
-    if (entries.some((e) => !e.error)) {
+    const files = entries.filter((e) => !e.error).map((e) => e.file);
+    if (files.length > 0) {
+      // The decode workers start while the model loads. A head reads prepared pixels, in this thread with --jobs 1.
+      feed = await openFeed({ jobs: flags.jobs, decoder: flags.decoder, batch: flags.batch, prepared: run.head !== undefined }, files.length);
       model = await loadModel(run);
-      checkResumeTop(run, model);
+      let head: Head | null = null;
+      if (run.head) {
+        head = await loadHead(run.head, model, { name: `--head ${flags.head}` });
+        answer = byHead(head);
+      }
+      checkResumeTop(run, model, head);
     }
-    // Only now is the output touched: a model that cannot be loaded, or a Ctrl-C before any image,
-    // leaves an --out file as it was.
+    // Only now is the output touched: a model (or head) that cannot be loaded, or a Ctrl-C before
+    // any image, leaves an --out file as it was.
     interrupts.check();
     await out?.open();
     sink = openSink(run);
+    if (feed) {
+      const [height, width] = model!.inputShape;
+      feed.begin(files, height, width);
+    }
     for (let start = 0; start < entries.length; start += flags.batch) {
       if (interrupts.signal) {
         counts.notRun = entries.length - start;
@@ -173,7 +269,7 @@ async function classifyEntries(entries: Entry[], run: Run): Promise<boolean> {
       const chunk = entries.slice(start, start + flags.batch);
       const results: Result[] = chunk.map((e) => (e.error ? { file: e.file, error: describe(e.error, e.file) } : { file: e.file }));
       const readable = results.filter((r) => !r.error);
-      if (readable.length > 0) await classifyChunk(model!, readable, flags.top);
+      if (readable.length > 0) await (feed ? classifyPrepared(model!, feed, answer, readable, flags.top) : classifyChunk(model!, readable, flags.top));
       results.forEach(emit);
       // Lets a pending signal be seen between batches, and a slow reader of a pipe hold the run back.
       await new Promise((resolve) => setImmediate(resolve));
@@ -181,6 +277,7 @@ async function classifyEntries(entries: Entry[], run: Run): Promise<boolean> {
     }
   } finally {
     progress.finish();
+    feed?.close();
     model?.dispose();
   }
   return counts.failed > 0;
@@ -194,6 +291,7 @@ async function loadModel(run: Run): Promise<MobileNet> {
     return await loadInThread(modelSource, {
       ...(labels ? { labels } : {}),
       ...(flags.backend ? { backend: flags.backend } : {}),
+      ...(flags.integer ? { dequantize: false } : {}),
       signal: interrupts.controller.signal,
     });
   } catch (err) {
@@ -203,10 +301,12 @@ async function loadModel(run: Run): Promise<MobileNet> {
 }
 
 /** `--resume` of a file written with another --top would mix result sizes: refused. */
-function checkResumeTop(run: Run, model: MobileNet): void {
+function checkResumeTop(run: Run, model: MobileNet, head: Head | null): void {
   const lengths = run.out?.previous?.topLengths;
   if (!lengths || lengths.size === 0) return;
-  const wanted = Math.min(run.flags.top, model.numClasses);
+  // A head answers each of its classes, and the unknown answer when it has a threshold.
+  const classes = head ? head.labels.length + (head.threshold !== null ? 1 : 0) : model.numClasses;
+  const wanted = Math.min(run.flags.top, classes);
   if (lengths.size > 1 || !lengths.has(wanted)) {
     fail(ErrorCodes.OPTION, `option --resume: ${run.out!.where} holds top-${[...lengths].join('/top-')} results; this run would write top-${wanted} (pass the --top the file was written with)`);
   }
@@ -230,6 +330,34 @@ async function classifyChunk(model: MobileNet, readable: Result[], top: number):
     if (failure) r.error = describe(failure, r.file);
     else Object.assign(r, { top: tops[k]!, ms, batch: readable.length });
   });
+}
+
+/**
+ * One batch from the feed: the images' model-size RGB (prepared by the workers, or in this
+ * thread with --jobs 1 and --decoder wasm or --head) go to `answer`: the same bytes as when the
+ * model reads the files itself. `ms`: the time the files took to prepare (in whichever thread)
+ * plus the batch's inference, per image, as classifyChunk measures it.
+ */
+async function classifyPrepared(model: MobileNet, feed: ImageFeed, answer: Answer, readable: Result[], top: number): Promise<void> {
+  const prepared = await feed.next(readable.length);
+  const ready: { r: Result; rgb: Uint8Array }[] = [];
+  let prepareMs = 0;
+  readable.forEach((r, k) => {
+    const p: Prepared | undefined = prepared[k];
+    if (!p) throw new Error(`classify: no image prepared for ${r.file}`);
+    prepareMs += p.ms;
+    if (p.ok) return void ready.push({ r, rgb: p.rgb });
+    if (p.fatal) fail(p.code as never, p.message);
+    // Not ours: a bug, which ends the run as one in this thread would.
+    if (p.internal) throw new Error(p.message);
+    r.error = describe(p, r.file);
+  });
+  if (ready.length === 0) return;
+  const t0 = performance.now();
+  // Whole images of the model's size: nothing in them can fail on its own (a failure here is the batch's, and ends the run).
+  const tops = await answer(model, ready.map(({ rgb }) => rgb), top);
+  const ms = (prepareMs + performance.now() - t0) / readable.length;
+  ready.forEach(({ r }, k) => Object.assign(r, { top: tops[k]!, ms, batch: readable.length }));
 }
 
 /** A failure's code and message, the message without the file's path (the output names it once). */
@@ -297,6 +425,23 @@ class Progress {
   finish(): void {
     if (this.enabled) this.io.stderr('\r\x1b[K');
   }
+}
+
+/**
+ * `--head`: the file's bytes, its format checked now (ERR_HEAD_FORMAT, or the safetensors
+ * container's own code), so that a broken head is refused before the model loads. Whether it
+ * belongs to the model is checked once the model is loaded (ERR_HEAD_MODEL).
+ */
+async function readHead(path: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBytes(path, MAX_MODEL_FILE_BYTES);
+  } catch (err) {
+    if (err instanceof MobilenetError) fail(err.code, `--head ${err.message}`, err);
+    return fail(ErrorCodes.IO, `--head ${path}: cannot read (${errnoWords(err)})`, err);
+  }
+  decodeHeadFile(bytes, `--head ${path}`);
+  return bytes;
 }
 
 /** `--labels`: read as the API reads a labels file (UTF-8 checked: ERR_HEADER_FORMAT otherwise). */

@@ -66,7 +66,7 @@ export function checkImageOptions(options: ImageOptions): Required<ImageOptions>
 export type ReadImage = { readonly rgb: RgbImage; readonly name: string } | { readonly tensor: Tensor; readonly name: string };
 
 /** Largest encoded image read from a path or URL. */
-const MAX_IMAGE_FILE_BYTES = 256 << 20;
+export const MAX_IMAGE_FILE_BYTES = 256 << 20;
 
 const ACCEPTED_IMAGES =
   'encoded PNG or JPEG bytes (Uint8Array, ArrayBuffer, Blob, File), raw pixels { data, width, height } (RGBA or RGB, e.g. ImageData), ' +
