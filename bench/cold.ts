@@ -2,7 +2,7 @@
  * One cold start of our wasm engine, alone in a fresh Node process (the models stage spawns it
  * per configuration): compile the kernels, plan the arena, pack the seeded weights, run once.
  *
- *   node dist/bench/bench/cold.js ALPHA RESOLUTION BATCH SEED KERNELS_WASM  ->  {"coldStartMs":...,"memoryBytes":...}
+ *   node build/bench/bench/cold.js ALPHA RESOLUTION BATCH SEED KERNELS_WASM  ->  {"coldStartMs":...,"memoryBytes":...}
  */
 import { coldStart } from '../src/engine/measure.js';
 

@@ -3,7 +3,7 @@
  * embeddings of the default model, kNN prediction time over 10,000 stored examples, linear
  * prediction time, the saved files' sizes, and a check that training twice gives the same bytes.
  *
- *   npm run build:ts && npx tsc -p tsconfig.bench.json && node dist/bench/bench/head.js [--json] [--examples N] [--stored N] [--runs N]
+ *   npm run build:ts && npx tsc -p tsconfig.bench.json && node build/bench/bench/head.js [--json] [--examples N] [--stored N] [--runs N]
  *
  *   --examples N   training examples (default 1000)
  *   --stored N     kNN examples for the prediction timing (default 10000)

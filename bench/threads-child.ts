@@ -3,7 +3,7 @@
  * threads, which each choose their thread count once per process, timed interleaved with ours
  * at 1 and N threads; prints one JSON line (ChildReport).
  *
- *   node dist/bench/bench/threads-child.js '{"alpha":1,"resolution":224,"batch":1,"seed":1,"threads":2,"peers":["ort-web","tfjs-wasm"],"rounds":5,"sliceMs":300,"warmupMs":300,"kernels":{...}}'
+ *   node build/bench/bench/threads-child.js '{"alpha":1,"resolution":224,"batch":1,"seed":1,"threads":2,"peers":["ort-web","tfjs-wasm"],"rounds":5,"sliceMs":300,"warmupMs":300,"kernels":{...}}'
  */
 import { seededModel } from '../src/engine/measure.js';
 import type { PeerChoice } from './lib/options.js';
