@@ -17,8 +17,8 @@
  * labels file in a zip appended to the flatbuffer, as the Coral models carry theirs.
  */
 import { existsSync, statSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
@@ -34,6 +34,7 @@ import { normalizeRgb } from '../image/normalize.js';
 import { integer, parseBackend } from './flags.js';
 import { collectInputs, resolveModel } from './inputs.js';
 import { EXIT_USAGE, errnoWords, printable, type CommandStatus, type Io } from './io.js';
+import { writeAtomically } from './write-atomically.js';
 
 interface QuantizeFlags {
   calibrate: string;
@@ -176,16 +177,4 @@ function formatReport(s: { out: string; bytes: number; model: { alpha: number; h
   );
   if (c.failed > 0) lines.push(`${c.failed} file${c.failed === 1 ? '' : 's'} could not be read (reported above)`);
   return `${lines.join('\n')}\n`;
-}
-
-/** Beside the target, then renamed: a failed write never leaves half a file under the name. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    fail(ErrorCodes.IO, `--out ${path}: cannot write (${errnoWords(e)})`, e);
-  }
 }

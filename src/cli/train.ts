@@ -16,8 +16,8 @@
  * first). A file that cannot be read is reported with its path and skipped; the exit code is then 2.
  */
 import { existsSync, statSync } from 'node:fs';
-import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName } from '../backend.js';
 import { ErrorCodes, MobilenetError, badOption, fail } from '../errors.js';
@@ -32,6 +32,7 @@ import { integer, parseBackend } from './flags.js';
 import { collectInputs, resolveModel } from './inputs.js';
 import { EXIT_USAGE, errnoWords, printable, type CommandStatus, type Io } from './io.js';
 import { Interrupted, Interrupts } from './signals.js';
+import { writeAtomically } from './write-atomically.js';
 
 interface TrainFlags {
   out: string;
@@ -337,16 +338,4 @@ function formatReport(s: { out: string; method: string; examples: number; augmen
   );
   if (s.images.failed > 0) lines.push(`${s.images.failed} file${s.images.failed === 1 ? '' : 's'} could not be read (reported above)`);
   return `${lines.join('\n')}\n`;
-}
-
-/** Beside the target, then renamed: a failed write never leaves half a file under the name. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    fail(ErrorCodes.IO, `--out ${path}: cannot write (${errnoWords(e)})`, e);
-  }
 }
