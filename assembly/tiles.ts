@@ -18,6 +18,9 @@
  *       per group  13 scratch  14 scratch bytes per thread
  *     item i: chunk i / groups (its rows packed 4 by 4 into this thread's scratch, once per
  *     chunk per call), channel group i % groups.
+ * The integer kinds (6-9: the q8 GEMM, depthwise, im2col convolution and pooling) are
+ * assembly/q8/tiles.ts, with their words there; the fast (relaxed SIMD) threads build leaves them
+ * out (the integer path runs exact SIMD only) and says so in Q8_TILES.
  * The step's counters: `counter` (i32, items taken) and `counter + 64` (i32, items done), on
  * their own cache lines.
  */
@@ -25,9 +28,12 @@ import { f32_avgpool } from './f32/pool';
 import { f32_conv_minmax } from './f32/conv';
 import { f32_dwconv3x3_minmax, f32_dwconv_minmax } from './f32/dwconv';
 import { f32_gemm_1x8_minmax, f32_gemm_4x8_packed_minmax, f32_pack_a_4rows } from './f32/gemm';
+import { KIND_Q8_GEMM, q8Item, q8ResetPacked } from './q8/tiles';
 
 /** The layout version the host checks (src/wasm/threads/plan.ts TILES_ABI). */
 export const TILES_ABI: i32 = 1;
+/** 1 when run_tiles runs the integer kinds (the exact threads build), 0 in the relaxed one. */
+export const Q8_TILES: i32 = ASC_FEATURE_RELAXED_SIMD ? 0 : 1;
 
 const KIND_GEMM = 1;
 const KIND_DWCONV3X3 = 2;
@@ -127,11 +133,13 @@ export function run_tiles(desc: usize, counter: usize, thread: i32): i32 {
   const hi = load<f32>(desc, 12);
   let last = 0;
   packedChunk = -1;
+  if (!ASC_FEATURE_RELAXED_SIMD) q8ResetPacked();
   while (true) {
     const item = atomic.add<i32>(counter, 1);
     if (item >= items) break;
     if (kind == KIND_GEMM) gemmItem(desc, item, thread, lo, hi);
-    else rowsItem(desc, kind, item, lo, hi);
+    else if (kind < KIND_Q8_GEMM) rowsItem(desc, kind, item, lo, hi);
+    else if (!ASC_FEATURE_RELAXED_SIMD) q8Item(desc, kind, item, thread);
     if (atomic.add<i32>(counter, 1, 64) + 1 == items) last = 1;
   }
   return last;

@@ -2,14 +2,16 @@
  * The integer path against our f32 path, on the three shared uint8 TFLite MobileNets (Coral's
  * v1 0.25 @ 128, 0.5 @ 160, 0.75 @ 192): the same file run in TFLite's integer arithmetic
  * (src/quant/wasm.ts, assembly/q8/) and on the f32 wasm backend with its weights dequantized
- * (what `load()` has done with these files so far), in the same process, interleaved.
+ * (what `load(file, { dequantize: true })` runs), in the same process, interleaved.
  *
- *   npx tsc -p tsconfig.bench.json && node build/bench/bench/quant.js [--rounds N] [--slice-ms MS] [--batch 1,8] [--out DIR]
+ *   npx tsc -p tsconfig.bench.json && node build/bench/bench/quant.js [--rounds N] [--slice-ms MS] [--batch 1,8] [--threads T] [--out DIR]
  *
  *   models   time per inference (median and p90 of the pooled samples; rounds of one slice per
  *            engine, the order alternated each round), the ratio integer / f32, the arena
  *            (`memoryBytes`) of each; before timing, the integer outputs are checked against the
- *            integer reference (every entry of Predictions equal) and the f32 top-1 is shown
+ *            integer reference (every entry of Predictions equal) and the f32 top-1 is shown;
+ *            with --threads T (default 2; 1: none), the integer path on T threads too (checked
+ *            equal to one thread), interleaved with the others, and its time / one thread's
  *   kernels  every convolution of the 0.75 @ 192 model alone (each engine's layer runner: the
  *            same call its run makes), median ms and GMAC/s, integer beside f32
  *
@@ -27,7 +29,8 @@ import { normalizePixels } from '../src/image/normalize.js';
 import { buildArchitecture } from '../src/model/architecture.js';
 import { foldWeights } from '../src/model/fold.js';
 import { pixelsToQuantizedInput, readTfliteQuantized, runQuantizedReference } from '../src/quant/index.js';
-import { QuantWasmRunner } from '../src/quant/wasm.js';
+import { QuantWasmRunner, createQuantWasm } from '../src/quant/wasm.js';
+import { platform } from '#platform';
 import { createWasmBackend } from '../src/wasm/backend.js';
 import { defaultKernels } from '../src/wasm/loader.js';
 import { summarize, type Timing } from './lib/stats.js';
@@ -49,6 +52,7 @@ function flag(name: string, fallback: string): string {
 const ROUNDS = Number(flag('rounds', '6'));
 const SLICE_MS = Number(flag('slice-ms', '1000'));
 const BATCHES = flag('batch', '1,8').split(',').map(Number);
+const THREADS = Number(flag('threads', '2'));
 const OUT = path.resolve(flag('out', path.join(repo, 'bench', 'results', 'quant')));
 
 interface Engine {
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
       const qIn = groups.map((g) => pixelsToQuantizedInput(qmodel, g));
       const fIn = groups.map((g) => normalizePixels(g, m.size, loaded.pixelNormalization).data as Float32Array);
       const runner = new QuantWasmRunner(qmodel, q8Module);
+      const threaded = THREADS > 1 ? await createQuantWasm(qmodel, { threading: { threads: THREADS, spawn: platform.spawnThread! } }) : null;
       const backend = await createWasmBackend(arch, folded);
       const qKeep = new Set(['Predictions']);
       const fKeep = new Set([arch.output]);
@@ -122,6 +127,10 @@ async function main(): Promise<void> {
       const got = runner.run(qIn[0]!, batch, qKeep).get('Predictions')!.data;
       const equal = ref.length === got.length && ref.every((v, i) => v === got[i]);
       if (!equal) throw new Error(`${m.name}: the wasm integer path differs from the integer reference`);
+      if (threaded) {
+        const t = threaded.run(qIn[0]!, batch, qKeep).get('Predictions')!.data;
+        if (!t.every((v, i) => v === got[i])) throw new Error(`${m.name}: the integer path on ${THREADS} threads differs from one thread`);
+      }
       const fOut = backend.run(fIn[0]!, batch, fKeep).get(arch.output)!;
       const classes = fOut.length / batch;
       const argmax = (a: ArrayLike<number>, o: number) => {
@@ -135,20 +144,23 @@ async function main(): Promise<void> {
         [
           { name: 'integer', run: (i) => void runner.run(qIn[i % qIn.length]!, batch, qKeep) },
           { name: 'f32', run: (i) => void backend.run(fIn[i % fIn.length]!, batch, fKeep) },
+          ...(threaded ? [{ name: 'integer threads', run: (i: number) => void threaded.run(qIn[i % qIn.length]!, batch, qKeep) }] : []),
         ],
         ROUNDS,
         SLICE_MS,
       );
       const q = summarize(samples.get('integer')!);
       const f = summarize(samples.get('f32')!);
+      const qt = threaded ? summarize(samples.get('integer threads')!) : null;
       const row = {
         model: m.name, batch, macs: arch.layers.reduce((a, l) => a + ((l as { macs?: number }).macs ?? 0), 0),
         integer: q, f32: f, ratio: q.medianMs / f.medianMs,
         integerMemoryBytes: runner.memoryBytes, f32MemoryBytes: backend.memoryBytes, memoryRatio: runner.memoryBytes / backend.memoryBytes,
         integerWeightBytes: runner.weightBytes, top1SameAsF32: `${top1Same}/${batch}`, exactToReference: equal,
+        ...(qt ? { threads: THREADS, integerThreads: qt, threadsRatio: qt.medianMs / q.medianMs } : {}),
       };
       modelRows.push(row);
-      console.log(`${m.name} batch ${batch}: integer ${fmt(q.medianMs)} ms, f32 ${fmt(f.medianMs)} ms (x${row.ratio.toFixed(2)}); memory ${mib(runner.memoryBytes)} vs ${mib(backend.memoryBytes)} (x${row.memoryRatio.toFixed(3)})`);
+      console.log(`${m.name} batch ${batch}: integer ${fmt(q.medianMs)} ms, f32 ${fmt(f.medianMs)} ms (x${row.ratio.toFixed(2)}); memory ${mib(runner.memoryBytes)} vs ${mib(backend.memoryBytes)} (x${row.memoryRatio.toFixed(3)})${qt ? `; integer on ${THREADS} threads ${fmt(qt.medianMs)} ms (x${(qt.medianMs / q.medianMs).toFixed(2)} of one)` : ''}`);
 
       if (batch === 1 && m.name === MODELS.at(-1)!.name) {
         // Per kernel: every convolution alone, integer beside f32.
@@ -168,16 +180,25 @@ async function main(): Promise<void> {
         });
       }
       runner.dispose();
+      threaded?.dispose();
       backend.dispose();
     }
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   md.push(`# The integer path against the f32 path, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`, '');
-  md.push(`${cpu}, ${os.cpus().length} vCPUs (shared, noisy), Node ${process.version}, one thread. One run: ${ROUNDS} rounds of ${SLICE_MS} ms per engine, order alternated; medians of the pooled samples.`, '');
-  md.push('Integer: the uint8 file in TFLite\'s integer arithmetic on the wasm kernels (src/quant/wasm.ts), checked equal to the integer reference on every Predictions entry before timing. f32: the same file dequantized, on our f32 wasm backend (the path `load()` took for these files). Both include copying the input in and the output out (and the softmax).', '');
+  md.push(`${cpu}, ${os.cpus().length} vCPUs (shared, noisy), Node ${process.version}, one thread${THREADS > 1 ? ` (and the integer path on ${THREADS} threads, below)` : ''}. One run: ${ROUNDS} rounds of ${SLICE_MS} ms per engine, order alternated; medians of the pooled samples.`, '');
+  md.push('Integer: the uint8 file in TFLite\'s integer arithmetic on the wasm kernels (src/quant/wasm.ts), checked equal to the integer reference on every Predictions entry before timing. f32: the same file dequantized, on our f32 wasm backend (the path `load(file, { dequantize: true })` takes). Both include copying the input in and the output out (and the softmax).', '');
   md.push('| model | batch | integer median (p90) | f32 median (p90) | integer / f32 | arena integer | arena f32 | integer / f32 | top-1 same |', '| :-- | --: | --: | --: | --: | --: | --: | --: | --: |');
   for (const r of modelRows as any[]) {
     md.push(`| ${r.model} | ${r.batch} | ${fmt(r.integer.medianMs)} ms (${fmt(r.integer.p90Ms)}) | ${fmt(r.f32.medianMs)} ms (${fmt(r.f32.p90Ms)}) | **${r.ratio.toFixed(2)}x** | ${mib(r.integerMemoryBytes)} | ${mib(r.f32MemoryBytes)} | **${r.memoryRatio.toFixed(3)}x** | ${r.top1SameAsF32} |`);
+  }
+  if (THREADS > 1) {
+    md.push('', `## The integer path on ${THREADS} threads`, '');
+    md.push(`The same runs on ${THREADS} threads (the threads build's integer steps; checked equal to one thread on every Predictions entry), interleaved with the two above.`, '');
+    md.push(`| model | batch | integer, 1 thread | integer, ${THREADS} threads | ${THREADS} threads / 1 |`, '| :-- | --: | --: | --: | --: |');
+    for (const r of modelRows as any[]) {
+      md.push(`| ${r.model} | ${r.batch} | ${fmt(r.integer.medianMs)} ms (${fmt(r.integer.p90Ms)}) | ${fmt(r.integerThreads.medianMs)} ms (${fmt(r.integerThreads.p90Ms)}) | **${r.threadsRatio.toFixed(2)}x** |`);
+    }
   }
   md.push('', '## Per kernel, mobilenet_v1_0.75_192_quant, batch 1', '');
   md.push('Each convolution alone through each engine\'s layer runner (the calls its run makes: for the integer GEMM, the packing of A as i16 pairs or the im2col, then the GEMM with requantization).', '');
@@ -194,7 +215,7 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, '-');
   writeFileSync(path.join(OUT, `report-${stamp}.md`), md.join('\n') + '\n');
-  writeFileSync(path.join(OUT, `results-${stamp}.json`), JSON.stringify({ started: started.toISOString(), cpu, node: process.version, rounds: ROUNDS, sliceMs: SLICE_MS, models: modelRows, kernels: kernelRows }, null, 1) + '\n');
+  writeFileSync(path.join(OUT, `results-${stamp}.json`), JSON.stringify({ started: started.toISOString(), cpu, node: process.version, rounds: ROUNDS, sliceMs: SLICE_MS, threads: THREADS, models: modelRows, kernels: kernelRows }, null, 1) + '\n');
   console.log(md.join('\n'));
 }
 

@@ -65,8 +65,8 @@ interface ClassifyFlags {
   resume?: boolean;
   progress?: boolean;
   backend?: BackendName;
-  /** --integer: load(..., { dequantize: false }). */
-  integer?: boolean;
+  /** --dequantize: load(..., { dequantize: true }). */
+  dequantize?: boolean;
   jobs: number;
   decoder: DecoderName;
   head?: string;
@@ -96,7 +96,7 @@ export function registerClassify(program: Command, io: Io, status: CommandStatus
     .option('--resume', 'continue an existing --out file (JSON lines or CSV): skip the images it has results for, retry its failures, append the rest')
     .option('--no-progress', 'no progress bar (it shows only on a terminal anyway)')
     .option('--backend <name>', 'reference or wasm (default: wasm where available)', parseBackend)
-    .option('--integer', "a uint8 or int8 TFLite --model computed in TFLite's integer arithmetic (probability: the softmax integer / 256; logit: dequantized) instead of on its dequantized weights; other models: no effect")
+    .option('--dequantize', "a uint8 or int8 TFLite model (the default model too) computed in float32 on its dequantized weights instead of in TFLite's integer arithmetic (the default: probability = the softmax integer / 256, logit dequantized); other models: no effect")
     .option('--head <file>', "a head made by `mobilenet train` on this --model (.safetensors): its classes answer instead of the model's (index: the class's place in the head, <unknown> one past the last; logit: the head's score); not with --labels")
     .addOption(
       new Option('--jobs <n>', 'threads that read, decode and resize the next images while the model runs; 1: everything in this thread, one image after the other')
@@ -291,7 +291,7 @@ async function loadModel(run: Run): Promise<MobileNet> {
     return await loadInThread(modelSource, {
       ...(labels ? { labels } : {}),
       ...(flags.backend ? { backend: flags.backend } : {}),
-      ...(flags.integer ? { dequantize: false } : {}),
+      ...(flags.dequantize ? { dequantize: true } : {}),
       signal: interrupts.controller.signal,
     });
   } catch (err) {

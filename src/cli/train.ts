@@ -39,6 +39,8 @@ interface TrainFlags {
   method: HeadMethod;
   model?: string;
   backend?: BackendName;
+  /** --dequantize: load(..., { dequantize: true }) (a head for `classify --dequantize`). */
+  dequantize?: boolean;
   validation: number;
   seed: number;
   augment: number;
@@ -77,6 +79,7 @@ export function registerTrain(program: Command, io: Io, status: CommandStatus): 
     .option('--method <name>', 'knn (stored examples, k nearest per class) or linear (softmax regression)', parseMethod, 'knn')
     .option('--model <path|url>', 'the base model, as for classify (default: the model in the package)')
     .option('--backend <name>', 'reference or wasm (default: wasm where available)', parseBackend)
+    .option('--dequantize', 'a uint8 or int8 TFLite model computed in float32 on its dequantized weights (its head then answers with classify --dequantize); default: in integers')
     .option('--validation <fraction>', "each class's share of images held out for validation, chosen with --seed (0: none)", parseFraction, 0.2)
     .option('--seed <n>', 'seed of the split and the augmentation', integer('--seed', 0, 0xffffffff), 1)
     .option('--augment <n>', 'augmented copies of each training image (flips, crops, colour jitter; 0: none)', integer('--augment', 0, 256), 0)
@@ -184,7 +187,7 @@ async function train(dataset: string, flags: TrainFlags, io: Io): Promise<number
   let model: MobileNet | null = null;
   let failed = unreadable;
   try {
-    model = await loadInThread(modelSource, { ...(flags.backend ? { backend: flags.backend } : {}), signal: interrupts.controller.signal }).catch((err: unknown) => {
+    model = await loadInThread(modelSource, { ...(flags.backend ? { backend: flags.backend } : {}), ...(flags.dequantize ? { dequantize: true } : {}), signal: interrupts.controller.signal }).catch((err: unknown) => {
       interrupts.check();
       throw err;
     });

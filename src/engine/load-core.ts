@@ -2,7 +2,7 @@
  * `load()` in the calling thread: one call from a model file (or none: the model shipped in the package) to a model
  * ready to classify, with its labels and its pixel normalisation found without being asked.
  *
- *   const model = await load();                       // MobileNet v1 0.5 @ 160, uint8 TFLite, in the package
+ *   const model = await load();                       // MobileNet v1 0.5 @ 160, uint8 TFLite, in the package, computed in integers
  *   const top5 = await model.classify(imageBytes);    // [{ index, label, probability, logit }, ...]
  *
  * Labels, first found: `options.labels`; the file's own (TFLite metadata, safetensors
@@ -44,9 +44,10 @@ export interface LoadOptions extends FetchOptions, ImageOptions, MobileNetOption
   /** `exact` (default) or `fast` (relaxed SIMD's fused multiply-add where the engine has it). See `CreateModelOptions.precision`. */
   precision?: 'exact' | 'fast';
   /**
-   * For a uint8 or int8 TFLite file: `false` computes in TFLite's integer arithmetic (the integer
-   * wasm kernels, bit-identical to TFLite's reference kernels; `model.dtype` 'uint8' / 'int8');
-   * `true` or absent: the float path on its dequantized weights (today's default). Other files: no effect.
+   * For a uint8 or int8 TFLite file: absent or `false` computes in TFLite's integer arithmetic (the
+   * default: the integer wasm kernels, bit-identical to TFLite's reference kernels; `model.dtype`
+   * 'uint8' / 'int8'); `true`: the float path on its dequantized weights (`model.dtype` 'float32').
+   * Other files: no effect.
    */
   dequantize?: boolean;
 }
@@ -92,13 +93,14 @@ export async function loadInThread(source: ModelSource | undefined, options: Loa
   const loaded = await loadModelFile(source ?? (await platform.defaultModel()), fetchOptions);
   const architecture = mergeOptions(loaded.options, overrides);
   const numClasses = resolveOptions(architecture).numClasses;
-  if (dequantize === false) {
-    // The integer path (src/quant/engine.ts) for a quantized TFLite file; null for any other file.
-    const { loadIntegerModel } = await import('../quant/engine.js');
+  if (dequantize !== true && loaded.format === 'tflite') {
+    // The default for a quantized TFLite file: the integer path (./integer.ts); null for any other file.
+    const { loadIntegerModel } = await import('./integer.js');
     const integer = await loadIntegerModel(loaded, overrides, {
       labels: async () => (await findLabels(source, loaded, numClasses, labels, fetchOptions)) ?? null,
       normalization, backend, fallback: fallback ?? (backend === undefined ? 'reference' : 'none'), wasm,
       threads: threads === undefined ? 1 : resolveThreadsOption(threads),
+      ...(precision !== undefined ? { precision } : {}),
       image: { ...(decoder !== undefined ? { decoder } : {}), ...(orientation !== undefined ? { orientation } : {}) },
     });
     if (integer) return integer;

@@ -74,7 +74,7 @@ export interface ImageModel {
   readonly inWorker: boolean;
   /** Threads that compute each run (1 unless `threads` was asked for and this runtime can run them). */
   readonly threads: number;
-  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file computed in integers (`dequantize: false`). */
+  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file computed in integers (the default for such a file; `dequantize: true` gives 'float32'). */
   readonly dtype: 'float32' | 'uint8' | 'int8';
   /** The precision that runs: `fast` only where it was asked for and the engine has relaxed SIMD (else a warning said why). */
   readonly precision: 'exact' | 'fast';
@@ -125,7 +125,7 @@ export class MobileNet implements ImageModel {
     return this.backendImpl.memoryBytes ?? null;
   }
 
-  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file run in integers (`load(file, { dequantize: false })`). */
+  /** The arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file run in integers (`load(file)`; `dequantize: true` gives 'float32'). */
   get dtype(): 'float32' | 'uint8' | 'int8' {
     return (this.backendImpl as { dtype?: 'uint8' | 'int8' }).dtype ?? 'float32';
   }
@@ -138,7 +138,7 @@ export class MobileNet implements ImageModel {
   runIntegers(input: Uint8Array | Int8Array, batch: number, outputs: readonly string[] = [this.architecture.output]): Record<string, QuantizedEndpoint> {
     this.checkLive();
     const impl = this.backendImpl as { runIntegers?: (x: Uint8Array | Int8Array, n: number, keep: ReadonlySet<string>) => Map<string, QuantizedEndpoint> };
-    if (!impl.runIntegers) fail(ErrorCodes.OPTION, 'runIntegers: this model computes in float32 (a uint8 or int8 TFLite file loaded with { dequantize: false } computes in integers)');
+    if (!impl.runIntegers) fail(ErrorCodes.OPTION, 'runIntegers: this model computes in float32 (a uint8 or int8 TFLite file loaded without { dequantize: true } computes in integers)');
     if (!Array.isArray(outputs) || outputs.length === 0) fail(ErrorCodes.OPTION, `option outputs: expected a non-empty list of end point names, got ${describe(outputs)}`);
     return Object.fromEntries(impl.runIntegers(input, batch, new Set(outputs)));
   }

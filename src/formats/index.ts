@@ -97,7 +97,7 @@ async function loadTfjs(source: string | URL, options: FetchOptions, jsonBytes?:
   return kind === LAYERS_MODEL ? parseTfjsLayersModel(json, shards) : fromGraph(parseTfjsGraphModel(json, shards));
 }
 
-/** The bytes a TFLite model was read from, for the integer path (src/quant/engine.ts): kept beside, not in, the LoadedModel. */
+/** The bytes a TFLite model was read from, for the integer path (src/engine/integer.ts): kept beside, not in, the LoadedModel. */
 const TFLITE_BYTES = new WeakMap<LoadedModel, Uint8Array>();
 
 /** The file a `loadModelFile` result for a TFLite model came from (undefined for other formats). */

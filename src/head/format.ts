@@ -16,13 +16,15 @@
  *   seed                 augmentation and held-out seed
  *   base_alpha, base_resolution ("160" or "HxW"), base_endpoint, base_dim,
  *   base_normalization, base_weights_sha256     the base model (identity.ts)
+ *   base_dtype           the base model's arithmetic: "float32", "uint8" or "int8" (absent in
+ *                        files written before it existed: "float32")
  *   kNN: k, temperature, examples; linear: l2, class_weight, iterations, examples
  */
 import { ErrorCodes, MobilenetError, describe, fail } from '../errors.js';
 import { encodeSafetensors, parseSafetensors, readTensorData } from '../formats/safetensors.js';
 import { PIXEL_NORMALIZATIONS, type PixelNormalization } from '../image/normalize.js';
 import type { NamedTensor } from '../model/weights.js';
-import type { BaseModelIdentity } from './identity.js';
+import { BASE_MODEL_DTYPES, type BaseModelDType, type BaseModelIdentity } from './identity.js';
 
 export const HEAD_FORMAT = 'mobilenet-wasm-head';
 export const HEAD_FORMAT_VERSION = '1';
@@ -38,7 +40,7 @@ export interface HeadFile {
   tensors: Map<string, NamedTensor>;
 }
 
-const BASE_KEYS = ['format', 'format_version', 'method', 'classes', 'threshold', 'seed', 'base_alpha', 'base_resolution', 'base_endpoint', 'base_dim', 'base_normalization', 'base_weights_sha256'];
+const BASE_KEYS = ['format', 'format_version', 'method', 'classes', 'threshold', 'seed', 'base_alpha', 'base_resolution', 'base_endpoint', 'base_dim', 'base_normalization', 'base_weights_sha256', 'base_dtype'];
 
 export function encodeHeadFile(head: HeadFile): Uint8Array {
   const [h, w] = head.base.resolution;
@@ -55,6 +57,7 @@ export function encodeHeadFile(head: HeadFile): Uint8Array {
     base_endpoint: head.base.endpoint,
     base_dim: String(head.base.dim),
     base_normalization: head.base.normalization,
+    base_dtype: head.base.dtype,
     base_weights_sha256: head.base.weightsSha256,
   };
   return encodeSafetensors(head.tensors, metadata);
@@ -102,6 +105,8 @@ export function decodeHeadFile(bytes: Uint8Array, where: string): HeadFile {
   const resolution: [number, number] = [Number(res![1]), Number(res![2] ?? res![1])];
   const normalization = meta.base_normalization as PixelNormalization;
   if (!(PIXEL_NORMALIZATIONS as readonly string[]).includes(normalization)) bad(`base_normalization: expected one of ${PIXEL_NORMALIZATIONS.join(', ')}, found ${describe(normalization ?? null)}`);
+  const dtype = (meta.base_dtype ?? 'float32') as BaseModelDType;
+  if (!BASE_MODEL_DTYPES.includes(dtype)) bad(`base_dtype: expected one of ${BASE_MODEL_DTYPES.join(', ')}, found ${describe(meta.base_dtype)}`);
   const sha = meta.base_weights_sha256 ?? '';
   if (!/^[0-9a-f]{64}$/.test(sha)) bad(`base_weights_sha256: expected 64 lowercase hex digits, found ${describe(meta.base_weights_sha256 ?? null)}`);
   const endpoint = meta.base_endpoint ?? '';
@@ -147,7 +152,7 @@ export function decodeHeadFile(bytes: Uint8Array, where: string): HeadFile {
   return {
     method: method as 'knn' | 'linear',
     labels: labels as string[],
-    base: { alpha, resolution, endpoint, dim, normalization, weightsSha256: sha },
+    base: { alpha, resolution, endpoint, dim, normalization, dtype, weightsSha256: sha },
     threshold,
     seed,
     params,

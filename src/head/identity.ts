@@ -7,6 +7,9 @@
  *   endpoint       the end point whose features the head reads (AvgPool_1a by default)
  *   dim            the length of one embedding (the end point's H * W * C)
  *   normalization  how pixels become inputs (a model read from another file can differ here)
+ *   dtype          the arithmetic: 'float32', or 'uint8' / 'int8' for a quantized TFLite file
+ *                  computed in integers (its embeddings differ from the float path's on the same
+ *                  weights); a head file written before this field existed is 'float32'
  *   weightsSha256  SHA-256 of the folded float32 weights the embedding depends on: for every
  *                  weighted layer up to and including the end point, in layer order, the layer's
  *                  name (UTF-8), a 0 byte, then its filter and its bias as little-endian float32
@@ -31,9 +34,14 @@ export interface BaseModelIdentity {
   readonly endpoint: string;
   readonly dim: number;
   readonly normalization: PixelNormalization;
+  /** The arithmetic the embeddings were computed in. */
+  readonly dtype: BaseModelDType;
   /** Lowercase hex. */
   readonly weightsSha256: string;
 }
+
+export type BaseModelDType = 'float32' | 'uint8' | 'int8';
+export const BASE_MODEL_DTYPES: readonly BaseModelDType[] = ['float32', 'uint8', 'int8'];
 
 /**
  * What a head needs of its base model: the layer table and folded weights (for the identity)
@@ -44,6 +52,8 @@ export interface HeadBaseModel {
   readonly folded: readonly FoldedLayer[];
   readonly normalization: PixelNormalization;
   readonly endpoints: readonly string[];
+  /** The arithmetic (a `MobileNet`'s `dtype`); absent: 'float32'. */
+  readonly dtype?: BaseModelDType;
   embed(image: ImageInput, options?: EmbedOptions): Promise<Float32Array>;
 }
 
@@ -127,14 +137,15 @@ async function computeIdentity(model: HeadBaseModel, endpoint: string): Promise<
     endpoint,
     dim,
     normalization: model.normalization,
+    dtype: model.dtype ?? 'float32',
     weightsSha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''),
   };
 }
 
-/** How an identity reads in messages: `alpha 0.5 @ 160, AvgPool_1a (512 values), tflite-uint8, weights 3cc6d2ca…`. */
+/** How an identity reads in messages: `alpha 0.5 @ 160, AvgPool_1a (512 values), input tflite-uint8, uint8 arithmetic, weights 3cc6d2ca…`. */
 export function describeIdentity(id: BaseModelIdentity): string {
   const [h, w] = id.resolution;
-  return `MobileNet v1 alpha ${id.alpha} @ ${h === w ? h : `${h}x${w}`}, ${id.endpoint} (${id.dim} values), input ${id.normalization}, weights SHA-256 ${id.weightsSha256.slice(0, 12)}…`;
+  return `MobileNet v1 alpha ${id.alpha} @ ${h === w ? h : `${h}x${w}`}, ${id.endpoint} (${id.dim} values), input ${id.normalization}, ${id.dtype} arithmetic, weights SHA-256 ${id.weightsSha256.slice(0, 12)}…`;
 }
 
 /** What differs between a head's base model and the model it is used with; empty when none. */
@@ -147,6 +158,14 @@ export function identityDifferences(saved: BaseModelIdentity, actual: BaseModelI
   if (saved.endpoint !== actual.endpoint) out.push(`end point ${saved.endpoint} (this model: ${actual.endpoint})`);
   if (saved.dim !== actual.dim) out.push(`embedding length ${saved.dim} (this model: ${actual.dim})`);
   if (saved.normalization !== actual.normalization) out.push(`pixel normalisation ${saved.normalization} (this model: ${actual.normalization})`);
+  if (saved.dtype !== actual.dtype) out.push(`arithmetic ${saved.dtype} (this model: ${actual.dtype}${dtypeHint(saved.dtype, actual.dtype)})`);
   if (saved.weightsSha256 !== actual.weightsSha256) out.push(`weights SHA-256 ${saved.weightsSha256} (this model: ${actual.weightsSha256})`);
   return out;
+}
+
+/** What to do when only the arithmetic differs: load the model the other way. */
+function dtypeHint(saved: BaseModelDType, actual: BaseModelDType): string {
+  if (saved === 'float32' && actual !== 'float32') return '; load the model with dequantize: true (CLI: --dequantize) for the float path';
+  if (saved !== 'float32' && actual === 'float32') return '; load the quantized model without dequantize: true (CLI: without --dequantize) to compute in integers';
+  return '';
 }

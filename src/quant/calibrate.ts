@@ -8,12 +8,20 @@
  * normalised with the model's own pixel normalisation, then run in batches.
  */
 import { ErrorCodes, fail } from '../errors.js';
-import { normalizeRgb } from '../image/normalize.js';
-import type { MobileNet } from '../engine/mobilenet.js';
+import { normalizeRgb, type PixelNormalization } from '../image/normalize.js';
+import type { Tensor } from '../tensor.js';
 import type { CalibrationRanges, FloatRange } from './ptq.js';
 
+/** What calibration asks of a float model (a MobileNet has it): its end points, input, normalisation and run. */
+export interface CalibrationModel {
+  readonly endpoints: readonly string[];
+  readonly inputShape: readonly number[];
+  readonly normalization: PixelNormalization;
+  run(input: Tensor, options: { outputs: string[] }): Record<string, Tensor>;
+}
+
 /** The end points calibrated: every convolution's output, the pool and the logits. */
-export function calibrationEndpoints(model: Pick<MobileNet, 'endpoints'>): string[] {
+export function calibrationEndpoints(model: Pick<CalibrationModel, 'endpoints'>): string[] {
   return model.endpoints.filter((e) => e !== 'Predictions');
 }
 
@@ -62,7 +70,7 @@ function extend(values: ArrayLike<number>, lo: number, hi: number): [number, num
  * Runs `model` on `images` (each size x size x 3 RGB bytes, the model's input size) in batches
  * of `batch` and returns the ranges of every end point but Predictions.
  */
-export function calibrate(model: MobileNet, images: readonly Uint8Array[], batch = 4, collector = new RangeCollector()): CalibrationRanges {
+export function calibrate(model: CalibrationModel, images: readonly Uint8Array[], batch = 4, collector = new RangeCollector()): CalibrationRanges {
   const [h, w] = model.inputShape;
   const endpoints = calibrationEndpoints(model);
   for (let at = 0; at < images.length; at += batch) {

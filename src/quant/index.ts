@@ -76,7 +76,7 @@
  * 'xnnpack-fp32', softmax: 'lut' }` by default and `{ requantization: { CONV_2D:
  * 'single-rounding' }, softmax: 'lut' }` with XNNPACK kept off, on every entry of every end point.
  */
-export { isQuantizedTflite, readTfliteQuantized } from '../formats/tflite-quant.js';
+export { isQuantizedTflite, readTfliteQuantized } from './tflite-reader.js';
 export {
   MAX_QUANT_BATCH,
   dequantizeEndpoint,

@@ -16,6 +16,13 @@
  *                  (+ 64 bytes for the channel-tail over-reads)
  * The softmax runs in TypeScript (src/quant/kernels.ts `softmax`, the reference's integers).
  *
+ * With threads (N > 1): the memory is shared, the kernels are the threads build
+ * (kernels-threads.wasm, whose tile dispatcher runs the integer kernels: assembly/q8/tiles.ts),
+ * the plan has the threads' control block after the weights and one scratch per thread, and the
+ * layers run as steps cut into items (`describeQ8Step`) that the threads take from a counter
+ * (src/wasm/threads/pool.ts). An item computes whole outputs with the one-thread kernels, and
+ * every output is an int32 accumulation and one requantization: the same integers as one thread.
+ *
  * Only TFLite's reference requantization ('reference' in QuantRunOptions) runs here: the
  * interpreter's XNNPACK emulations stay on the reference path.
  */
@@ -27,6 +34,10 @@ import { allocate, softmax, type IntArray } from './kernels.js';
 import type { QuantConvLayer, QuantizedModel } from './model.js';
 import { MAX_QUANT_BATCH, type QuantizedEndpoint } from './reference.js';
 import { compileKernels, defaultKernels } from '../wasm/loader.js';
+import type { ThreadKernelExports } from '../wasm/kernels.js';
+import { DESC_WORDS, planTuning } from '../wasm/threads/plan.js';
+import { ThreadPool, controlBytes, descAt } from '../wasm/threads/pool.js';
+import type { ThreadPort } from '../platform/types.js';
 
 type Ptr = number;
 type Gemm = (m: number, n: number, k2: number, ap: Ptr, w: Ptr, c: Ptr, cStride: number, outOffset: number, actMin: number, actMax: number, shifts: number, signed: number) => void;
@@ -226,6 +237,90 @@ interface PlannedConv {
 
 type PlannedStep = PlannedConv | { readonly type: 'other'; readonly layer: QuantizedModel['layers'][number] };
 
+/** The integer step kinds of the tile dispatcher (assembly/q8/tiles.ts). */
+export const Q8_KIND = { gemm: 6, dwconv: 7, conv: 8, avgpool: 9 } as const;
+
+/** Where a step reads and writes, and thread 0's scratch and the bytes between threads' scratches. */
+interface Q8StepPointers {
+  readonly input: number;
+  readonly output: number;
+  readonly scratch: number;
+  readonly scratchStride: number;
+}
+
+/**
+ * Writes the descriptor (assembly/q8/tiles.ts) of a convolution or the pooling layer on `batch`
+ * images for `threads` threads into `desc` (DESC_WORDS words); returns the number of items. The
+ * cut follows the f32 steps' (src/wasm/threads/plan.ts `describeStep`): GEMMs by (row chunk,
+ * 8-channel tile group), the rest by output rows of one image.
+ */
+export function describeQ8Step(step: PlannedStep, p: Q8StepPointers, batch: number, threads: number, desc: Int32Array): number {
+  desc.fill(0);
+  const layer = step.layer;
+  if (layer.type !== 'conv' && layer.type !== 'avgpool') return 0;
+  const { itemsPerThread, minItemWork, maxItemWork, minChunkRows } = planTuning;
+  const target = threads * itemsPerThread;
+  desc[4] = p.input;
+  desc[6] = p.output;
+  desc[30] = p.scratch;
+  desc[31] = p.scratchStride;
+  if (step.type === 'conv') {
+    const { g, shifts, wZero, signedIn, signedOut } = step;
+    const q = step.layer.requant;
+    desc[5] = step.weights;
+    desc.set([q.inputOffset, wZero, signedIn, q.outputOffset, q.actMin, q.actMax, shifts, signedOut], 22);
+    if (g.kind === 'gemm') {
+      const m = batch * g.outH * g.outW;
+      const tiles = Math.ceil(g.outC / 8);
+      const most = q8ChunkRows(g.K);
+      let chunks = Math.min(Math.max(target, Math.ceil(m / most)), Math.max(1, Math.ceil(m / minChunkRows)));
+      const chunkRows = Math.min(most, Math.max(4, Math.ceil(Math.ceil(m / chunks) / 4) * 4));
+      chunks = Math.ceil(m / chunkRows);
+      let groups = Math.min(tiles, Math.ceil(target / chunks), Math.max(1, Math.floor((chunkRows * g.K * g.outC) / minItemWork)));
+      groups = Math.max(1, groups);
+      const tilesPerGroup = Math.ceil(tiles / groups);
+      groups = Math.ceil(tiles / tilesPerGroup);
+      desc[0] = Q8_KIND.gemm;
+      desc[1] = chunks * groups;
+      desc.set([m, g.outC, g.K, chunkRows, groups, tilesPerGroup], 7);
+      return desc[1];
+    }
+    desc[0] = g.kind === 'conv' ? Q8_KIND.conv : Q8_KIND.dwconv;
+    desc[3] = q8ChunkRows(g.K);
+    return describeRows(desc, batch, target, minItemWork, maxItemWork, [g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.kh, g.kw, step.layer.stride, 1, step.layer.padTop, step.layer.padLeft], g.outW * g.outC * g.K);
+  }
+  if (layer.type !== 'avgpool') return 0;
+  const [, inH, inW, C] = layer.input.shape as [number, number, number, number];
+  const [, outH, outW] = layer.output.shape as [number, number, number, number];
+  desc[0] = Q8_KIND.avgpool;
+  desc.set([0, 0, layer.input.dtype === 'int8' ? 1 : 0, 0, layer.actMin, layer.actMax, 0, 0], 22);
+  return describeRows(desc, batch, target, minItemWork, maxItemWork, [inH, inW, C, outH, outW, C, layer.filter[0], layer.filter[1], layer.stride, 1, layer.padTop, layer.padLeft], outW * C * layer.filter[0] * layer.filter[1]);
+}
+
+/** The rows words (7-21) of a step over output rows; `dims`: inH inW C outH outW Cout kh kw stride dilation padTop padLeft. */
+function describeRows(desc: Int32Array, batch: number, target: number, minItemWork: number, maxItemWork: number, dims: readonly number[], rowWork: number): number {
+  const outH = dims[3]!;
+  let rowsPerItem = Math.max(1, Math.floor((batch * outH) / target), Math.ceil(minItemWork / rowWork));
+  rowsPerItem = Math.min(outH, rowsPerItem, Math.max(1, Math.floor(maxItemWork / rowWork)));
+  const perImage = Math.ceil(outH / rowsPerItem);
+  desc[1] = batch * perImage;
+  desc.set([batch, ...dims, rowsPerItem, perImage], 7);
+  return desc[1];
+}
+
+/** How a runner runs threaded: `threads` compute (the calling thread and threads - 1 workers it blocks beside). */
+export interface Q8Threading {
+  readonly threads: number;
+  readonly spawn: (body: string) => Promise<ThreadPort>;
+}
+
+/** Checks that an instance of a threads build runs the integer steps (an older one, or the relaxed one, does not). */
+function checkQ8Threads(exports: Partial<ThreadKernelExports>): void {
+  if (typeof exports.run_tiles !== 'function' || exports.Q8_TILES?.value !== 1) {
+    fail(ErrorCodes.WASM_BYTES, 'kernels: this threads build does not run the integer steps (Q8_TILES is not 1: a kernels-threads.wasm from before them, or the relaxed one?)');
+  }
+}
+
 export interface QuantWasmOptions {
   /** The kernels: bytes, a path, a URL or a compiled WebAssembly.Module (default: the package's kernels.wasm). */
   source?: WasmSource;
@@ -233,12 +328,18 @@ export interface QuantWasmOptions {
   maxMemoryBytes?: number;
   /** Run the scalar twins instead of the SIMD kernels (tests, benchmarks). */
   scalar?: boolean;
+  /**
+   * Threads (threads > 1, already checked; the calling thread must be one that may block):
+   * `source` is then the threads build (default: the package's kernels-threads.wasm).
+   */
+  threading?: Q8Threading;
 }
 
 /** A quantized model planned in one wasm memory; `run` is `runQuantizedReference` with the same integers. */
 export class QuantWasmRunner {
-  private memory: WebAssembly.Memory;
+  private memory!: WebAssembly.Memory;
   private kernels: Q8KernelExports;
+  private module: WebAssembly.Module;
   private disposed = false;
   private readonly steps: PlannedStep[];
   private readonly scratch: number;
@@ -247,6 +348,12 @@ export class QuantWasmRunner {
   private batchCapacity = 0;
   private bufA = 0;
   private bufB = 0;
+  /** Threaded: the control block, the bytes between threads' scratches, the pool, each step's buffers, and the batch the descriptors were written for. */
+  private readonly ctrl: number = 0;
+  private readonly scratchStride: number = 0;
+  private pool: ThreadPool | null = null;
+  private io: { src: number; dst: number }[] = [];
+  private described: { batch: number; bufB: number } | null = null;
   /** Bytes of the packed weights (headers included). */
   readonly weightBytes: number;
 
@@ -255,8 +362,10 @@ export class QuantWasmRunner {
     module: WasmModuleLike,
     private readonly maxBytes = WASM_MAX_BYTES,
     scalar = false,
+    /** Threaded: `module` is the threads build (kernels-threads.wasm); start the workers with `startThreads`. */
+    private readonly threading: Q8Threading | null = null,
   ) {
-    checkQ8Module(module);
+    if (!threading) checkQ8Module(module);
     let offset = ALIGN;
     let scratchBytes = 0;
     const size = (s: readonly number[]) => s.slice(1).reduce((a, d) => a * d, 1);
@@ -277,14 +386,26 @@ export class QuantWasmRunner {
       };
     });
     this.weightBytes = offset - ALIGN;
+    if (threading) {
+      this.ctrl = offset;
+      offset += align(controlBytes(this.steps.length));
+      this.scratchStride = align(scratchBytes);
+    }
     this.scratch = offset;
-    offset += align(scratchBytes);
+    offset += align(scratchBytes) * (threading?.threads ?? 1);
     this.weightsEnd = offset;
     this.maxActivation = maxActivation;
     const bytes = this.bytesFor(1);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE_BYTES), maximum: Math.ceil(this.maxBytes / WASM_PAGE_BYTES) });
+    const pages = { initial: Math.ceil(bytes / WASM_PAGE_BYTES), maximum: Math.ceil(this.maxBytes / WASM_PAGE_BYTES) };
+    try {
+      this.memory = new WebAssembly.Memory(threading ? { ...pages, shared: true } : pages);
+    } catch (error) {
+      fail(ErrorCodes.MEMORY_LIMIT, `wasm integer path: cannot reserve a ${threading ? 'shared ' : ''}memory of up to ${this.maxBytes} bytes (${(error as Error)?.message ?? error}); set wasm.maxMemoryBytes lower`, error);
+    }
+    this.module = module as WebAssembly.Module;
     const instance = new WebAssembly.Instance(module as WebAssembly.Module, { env: { memory: this.memory as WasmMemoryLike } });
     const exports = instance.exports as unknown as Q8KernelExports;
+    if (threading) checkQ8Threads(instance.exports as unknown as Partial<ThreadKernelExports>);
     this.kernels = scalar ? scalarQ8Kernels(exports) : exports;
     this.place(1);
     for (const step of this.steps) {
@@ -298,6 +419,26 @@ export class QuantWasmRunner {
   /** Bytes of the arena (the WebAssembly.Memory) as planned now. */
   get memoryBytes(): number {
     return this.disposed ? 0 : this.memory.buffer.byteLength;
+  }
+
+  /** Threads that compute a run. */
+  get threads(): number {
+    return this.threading?.threads ?? 1;
+  }
+
+  /** Threaded: starts the workers (ERR_WORKER if they cannot start). */
+  async startThreads(): Promise<void> {
+    if (!this.threading || this.pool) return;
+    this.pool = await ThreadPool.start({
+      module: this.module,
+      memory: this.memory,
+      kernels: this.kernels as unknown as ThreadKernelExports,
+      ctrl: this.ctrl,
+      steps: this.steps.length,
+      threads: this.threading.threads,
+      asyncHost: false,
+      spawn: this.threading.spawn,
+    });
   }
 
   private bytesFor(batch: number): number {
@@ -322,6 +463,75 @@ export class QuantWasmRunner {
     this.batchCapacity = batch;
     this.bufA = this.weightsEnd;
     this.bufB = this.weightsEnd + align(this.maxActivation * batch + SLACK);
+    this.pool?.refreshViews();
+  }
+
+  /** Threaded: each step's buffers and descriptor for `batch` images, in the buffers as placed now. */
+  private describe(batch: number): void {
+    if (this.described?.batch === batch && this.described.bufB === this.bufB) return;
+    this.pool?.settle();
+    const threads = this.threading!.threads;
+    let src = this.bufA;
+    let dst = this.bufB;
+    this.io = this.steps.map((step, s) => {
+      const io = { src, dst };
+      const desc = new Int32Array(this.memory.buffer, descAt(this.ctrl, this.steps.length, s), DESC_WORDS);
+      describeQ8Step(step, { input: src, output: dst, scratch: this.scratch, scratchStride: this.scratchStride }, batch, threads, desc);
+      if (step.layer.type !== 'reshape') [src, dst] = [dst, src];
+      return io;
+    });
+    this.described = { batch, bufB: this.bufB };
+  }
+
+  /**
+   * Threaded `run`: the steps between end points (and before the softmax) on every thread, the
+   * softmax in TypeScript, the kept end points copied out as each is written.
+   */
+  private runThreaded(pool: ThreadPool, input: Uint8Array | Int8Array, batch: number, keep: ReadonlySet<string> | undefined, lastKept: number): Map<string, QuantizedEndpoint> {
+    this.describe(batch);
+    const out = new Map<string, QuantizedEndpoint>();
+    let copy: (() => void) | undefined = () => new Uint8Array(this.memory.buffer, this.bufA, input.length).set(new Uint8Array(input.buffer, input.byteOffset, input.length));
+    let first = 0;
+    const runTo = (last: number) => {
+      if (first <= last) pool.run(first, last, copy);
+      else copy?.();
+      copy = undefined;
+      first = last + 1;
+    };
+    for (let i = 0; i <= lastKept; i++) {
+      const layer = this.steps[i]!.layer;
+      if (layer.type === 'reshape') continue;
+      const { src, dst } = this.io[i]!;
+      const outLen = batch * layer.output.shape.slice(1).reduce((a, d) => a * d, 1);
+      if (layer.type === 'softmax') {
+        runTo(i - 1);
+        this.softmaxStep(layer, src, dst, outLen);
+        first = i + 1;
+      }
+      if (!keep || keep.has(layer.name)) {
+        runTo(i);
+        this.collect(layer, dst, batch, outLen, out);
+      }
+    }
+    return out;
+  }
+
+  /** The softmax of the integers at `src` into `dst` (TypeScript: the reference's integers). */
+  private softmaxStep(layer: Extract<QuantizedModel['layers'][number], { type: 'softmax' }>, src: number, dst: number, outLen: number): void {
+    const mem = this.memory.buffer;
+    const depth = layer.input.shape[layer.input.shape.length - 1]!;
+    const x = layer.input.dtype === 'uint8' ? new Uint8Array(mem, src, outLen) : new Int8Array(mem, src, outLen);
+    const y = allocate(layer.output.dtype, outLen);
+    softmax(outLen / depth, depth, layer.input.dtype, x, layer.params, y);
+    new Uint8Array(mem, dst, outLen).set(new Uint8Array(y.buffer, y.byteOffset, outLen));
+  }
+
+  /** End point `layer`, written at `dst`, copied out. */
+  private collect(layer: Exclude<QuantizedModel['layers'][number], { type: 'reshape' }>, dst: number, batch: number, outLen: number, out: Map<string, QuantizedEndpoint>): void {
+    const mem = this.memory.buffer;
+    const data: IntArray = layer.output.dtype === 'uint8' ? new Uint8Array(mem, dst, outLen).slice() : new Int8Array(mem, dst, outLen).slice();
+    const shape = layer.name === 'Logits' || layer.type === 'softmax' ? [batch, layer.output.shape[layer.output.shape.length - 1]!] : [batch, ...layer.output.shape.slice(1)];
+    out.set(layer.name, { name: layer.name, shape, data, dtype: layer.output.dtype, scale: layer.output.scale, zeroPoint: layer.output.zeroPoint });
   }
 
   private checkInput(input: Uint8Array | Int8Array, batch: number, keep?: ReadonlySet<string>): void {
@@ -346,9 +556,10 @@ export class QuantWasmRunner {
   run(input: Uint8Array | Int8Array, batch: number, keep?: ReadonlySet<string>): Map<string, QuantizedEndpoint> {
     this.checkInput(input, batch, keep);
     this.place(batch);
+    const lastKept = keep ? this.steps.reduce((acc, s, i) => (s.layer.type !== 'reshape' && keep.has(s.layer.name) ? i : acc), -1) : this.steps.length - 1;
+    if (this.pool) return this.runThreaded(this.pool, input, batch, keep, lastKept);
     const mem = this.memory.buffer;
     new Uint8Array(mem, this.bufA, input.length).set(new Uint8Array(input.buffer, input.byteOffset, input.length));
-    const lastKept = keep ? this.steps.reduce((acc, s, i) => (s.layer.type !== 'reshape' && keep.has(s.layer.name) ? i : acc), -1) : this.steps.length - 1;
     const out = new Map<string, QuantizedEndpoint>();
     let src = this.bufA;
     let dst = this.bufB;
@@ -364,17 +575,9 @@ export class QuantWasmRunner {
         const [, outH, outW] = layer.output.shape as [number, number, number, number];
         this.kernels.q8_avgpool(batch, inH, inW, C, outH, outW, layer.filter[0], layer.filter[1], layer.stride, layer.padTop, layer.padLeft, src, dst, layer.actMin, layer.actMax, layer.input.dtype === 'int8' ? 1 : 0);
       } else if (layer.type === 'softmax') {
-        const depth = layer.input.shape[layer.input.shape.length - 1]!;
-        const x = layer.input.dtype === 'uint8' ? new Uint8Array(mem, src, outLen) : new Int8Array(mem, src, outLen);
-        const y = allocate(layer.output.dtype, outLen);
-        softmax(outLen / depth, depth, layer.input.dtype, x, layer.params, y);
-        new Uint8Array(mem, dst, outLen).set(new Uint8Array(y.buffer, y.byteOffset, outLen));
+        this.softmaxStep(layer, src, dst, outLen);
       }
-      if (!keep || keep.has(layer.name)) {
-        const data: IntArray = layer.output.dtype === 'uint8' ? new Uint8Array(mem, dst, outLen).slice() : new Int8Array(mem, dst, outLen).slice();
-        const shape = layer.name === 'Logits' || layer.type === 'softmax' ? [batch, layer.output.shape[layer.output.shape.length - 1]!] : [batch, ...layer.output.shape.slice(1)];
-        out.set(layer.name, { name: layer.name, shape, data, dtype: layer.output.dtype, scale: layer.output.scale, zeroPoint: layer.output.zeroPoint });
-      }
+      if (!keep || keep.has(layer.name)) this.collect(layer, dst, batch, outLen, out);
       [src, dst] = [dst, src];
     }
     return out;
@@ -417,6 +620,7 @@ export class QuantWasmRunner {
    */
   profileRun(input: Uint8Array | Int8Array, batch = 1): number[] {
     this.checkInput(input, batch);
+    if (this.pool) fail(ErrorCodes.OPTION, 'wasm integer path: profileRun times one thread; time run() with threads');
     this.place(batch);
     new Uint8Array(this.memory.buffer, this.bufA, input.length).set(new Uint8Array(input.buffer, input.byteOffset, input.length));
     const times = this.steps.map(() => 0);
@@ -435,11 +639,30 @@ export class QuantWasmRunner {
     return times;
   }
 
+  /** For tests and benchmarks: the work items each layer is cut into on `batch` images (threaded; 1 per layer on one thread, 0 for reshapes and the softmax). */
+  workItems(batch = 1): number[] {
+    if (this.disposed) fail(ErrorCodes.DISPOSED, 'wasm integer path: used after dispose()');
+    const computes = (s: PlannedStep) => s.layer.type === 'conv' || s.layer.type === 'avgpool';
+    if (!this.pool) return this.steps.map((s) => (computes(s) ? 1 : 0));
+    this.place(batch);
+    this.describe(batch);
+    const i32 = new Int32Array(this.memory.buffer);
+    return this.steps.map((_, s) => i32[(descAt(this.ctrl, this.steps.length, s) >> 2) + 1]!);
+  }
+
   /** For benchmarks: a closure running convolution `index` of `model.layers` alone on `batch` images (buffer A into B). */
   layerRunner(index: number, batch = 1): () => void {
     const step = this.steps[index];
     if (!step || step.type !== 'conv') fail(ErrorCodes.OPTION, `wasm integer path: layer ${index} is not a convolution`);
     this.place(batch);
+    const pool = this.pool;
+    if (pool) {
+      // The layer as a one-step run on every thread (between the buffers its step reads and writes).
+      return () => {
+        this.describe(batch);
+        pool.run(index, index);
+      };
+    }
     const { bufA, bufB } = this;
     return () => this.runConv(step, bufA, bufB, batch);
   }
@@ -447,8 +670,11 @@ export class QuantWasmRunner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.pool?.dispose();
+    this.pool = null;
     this.memory = null as unknown as WebAssembly.Memory;
     this.kernels = null as unknown as Q8KernelExports;
+    this.module = null as unknown as WebAssembly.Module;
   }
 }
 
@@ -460,6 +686,15 @@ export async function createQuantWasm(model: QuantizedModel, options: QuantWasmO
   const max = options.maxMemoryBytes ?? WASM_MAX_BYTES;
   if (!(max > 0 && max <= WASM_MAX_BYTES)) fail(ErrorCodes.OPTION, `option maxMemoryBytes: expected 1 to ${WASM_MAX_BYTES}, got ${max}`);
   if (options.scalar !== undefined && typeof options.scalar !== 'boolean') fail(ErrorCodes.OPTION, `option scalar: expected true or false, got ${describe(options.scalar)}`);
-  const module = options.source !== undefined ? await compileKernels(options.source) : await defaultKernels();
-  return new QuantWasmRunner(model, module, max, options.scalar ?? false);
+  const threading = options.threading && options.threading.threads > 1 ? options.threading : null;
+  const build = threading ? 'threads' : 'simd';
+  const module = options.source !== undefined ? await compileKernels(options.source, build) : await defaultKernels(build);
+  const runner = new QuantWasmRunner(model, module, max, options.scalar ?? false, threading);
+  try {
+    await runner.startThreads();
+  } catch (error) {
+    runner.dispose();
+    throw error;
+  }
+  return runner;
 }

@@ -344,6 +344,8 @@ export class WasmBackend implements InferenceBackend {
   /** Threaded: the step descriptors of every layer for `batch` images, in the buffers as placed now. */
   private describe(batch: number): void {
     if (this.described?.batch === batch && this.described.bufB === this.bufB) return;
+    // A worker that fell behind may still read the old descriptors until it finishes the previous run.
+    this.pool?.settle();
     const threads = this.threading!.threads;
     const steps = this.plan.length;
     let src = this.bufA;

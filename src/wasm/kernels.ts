@@ -40,13 +40,15 @@ export interface ThreadKernelExports extends KernelExports {
   run_tiles(desc: Ptr, counter: Ptr, thread: number): number;
   /** The descriptor layout's version (src/wasm/threads/plan.ts TILES_ABI). */
   TILES_ABI: { value: number };
+  /** 1 when run_tiles runs the integer steps (assembly/q8/tiles.ts: the exact threads build), 0 in the relaxed one. */
+  Q8_TILES: { value: number };
 }
 
 /** The step descriptors' layout version (src/wasm/threads/plan.ts); the threads build exports the same number. */
 export const TILES_ABI = 1;
 
 /** What the threads build exports besides the kernels. */
-export const THREAD_EXPORTS = ['run_tiles', 'TILES_ABI'] as const satisfies readonly (keyof ThreadKernelExports)[];
+export const THREAD_EXPORTS = ['run_tiles', 'TILES_ABI', 'Q8_TILES'] as const satisfies readonly (keyof ThreadKernelExports)[];
 
 /**
  * The kernels by family: the SIMD kernels of a family and the scalar twin each of them must

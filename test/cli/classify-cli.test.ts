@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
 import { repoRoot, requireShared, sharedPath } from '../helpers/shared.js';
+import { DEFAULT_TFLITE, oracle } from '../engine/helpers.js';
 
 const HAVE = requireShared('models/mobilenet_v1_0.25_224/model.json', 'models/imagenet_labels_1001.txt', 'images/chelsea.png', 'images/parrot.jpg');
 
@@ -138,5 +139,31 @@ describe.skipIf(!HAVE)('mobilenet classify', () => {
     expect(stderr).toMatch(new RegExp(`classified ${done.length}, failed 0, interrupted with ${400 - done.length} not run`));
     // The lock that kept other runs off the file goes with the run.
     expect(existsSync(`${out}.lock`)).toBe(false);
+  });
+});
+
+describe.skipIf(!requireShared(DEFAULT_TFLITE, 'images/chelsea.png', 'images/parrot.jpg'))('mobilenet classify: the default model in integers, --dequantize for the float path', () => {
+  it('probability = the softmax integer / 256 and the dequantized logit (the integer reference), every class; --dequantize: the float path (loadModelFile + createModel); --integer is gone', async () => {
+    const integer = await oracle(DEFAULT_TFLITE, 'tflite-uint8');
+    const float = await oracle(DEFAULT_TFLITE, 'tflite-uint8', { float: true });
+    try {
+      for (const photo of ['chelsea.png', 'parrot.jpg']) {
+        const file = sharedPath(`images/${photo}`);
+        const bytes = new Uint8Array(readFileSync(file));
+        for (const [flags, ref] of [[[], integer], [['--dequantize'], float]] as const) {
+          const r = await cli('classify', file, '--json', '--top', '1001', '--jobs', '1', ...flags);
+          expect(r.code, r.stderr).toBe(0);
+          const { top } = JSON.parse(r.stdout.trim());
+          expect(top, `${photo} ${flags.join(' ')}`).toEqual(ref.classifyBytes(bytes, 1001, photo));
+          if (flags.length === 0) for (const c of top) expect(Number.isInteger(c.probability * 256)).toBe(true);
+        }
+      }
+      const gone = await cli('classify', sharedPath('images/chelsea.png'), '--integer');
+      expect(gone.code).not.toBe(0);
+      expect(gone.stderr).toMatch(/unknown option '--integer'/);
+    } finally {
+      integer.dispose();
+      float.dispose();
+    }
   });
 });

@@ -1,7 +1,9 @@
 /**
  * What the tests of `load()` and the image API share: the independent path they are checked
  * against (`loadModelFile` + `createModel` + `preprocessImage` + `normalizePixels` + `run`, and
- * top-K by a plain sort of the logits), bit-for-bit comparisons, and a local HTTP server.
+ * top-K by a plain sort of the logits; for a uint8 or int8 TFLite file, which `load()` computes in
+ * integers, the integer reference instead of `createModel`: `readTfliteQuantized` + the
+ * plain-TypeScript integer kernels), bit-for-bit comparisons, and a local HTTP server.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -10,6 +12,10 @@ import { createModel } from '../../src/engine/create.js';
 import type { Classification, MobileNet } from '../../src/engine/mobilenet.js';
 import { loadModelFile, type LoadedModel } from '../../src/formats/index.js';
 import { normalizePixels, preprocessImage, type PixelNormalization } from '../../src/image/index.js';
+import { foldWeights } from '../../src/model/fold.js';
+import { tfliteBytesOf } from '../../src/formats/index.js';
+import { createQuantizedMobileNet } from '../../src/engine/integer.js';
+import { isQuantizedTflite, readTfliteQuantized } from '../../src/quant/index.js';
 import type { Tensor } from '../../src/tensor.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -43,9 +49,19 @@ export interface Oracle {
   dispose(): void;
 }
 
-export async function oracle(modelRel: string, normalization: PixelNormalization): Promise<Oracle> {
+/**
+ * The long way for `modelRel`. A uint8 or int8 TFLite file is computed as `load()` computes it by
+ * default, in integers, here on the integer reference backend (TFLite's reference arithmetic in
+ * plain TypeScript; `Predictions` = the softmax integer / 256, `Logits` dequantized); `{ float:
+ * true }` (what `dequantize: true` gives) or any other file: the float path on the wasm backend.
+ */
+export async function oracle(modelRel: string, normalization: PixelNormalization, o: { float?: boolean } = {}): Promise<Oracle> {
   const loaded = await loadModelFile(sharedPath(modelRel));
-  const model = await createModel({ ...loaded.options, weights: loaded.weights, backend: 'wasm' });
+  const bytes = loaded.format === 'tflite' ? tfliteBytesOf(loaded) : null;
+  const model =
+    !o.float && bytes && isQuantizedTflite(bytes)
+      ? await createQuantizedMobileNet(readTfliteQuantized(bytes), { backend: 'reference', folded: foldWeights(readTfliteQuantized(bytes).architecture, loaded.weights), normalization })
+      : await createModel({ ...loaded.options, weights: loaded.weights, backend: 'wasm' });
   const size = model.inputShape[0];
   const self: Oracle = {
     loaded,

@@ -1,7 +1,9 @@
 // `load()` with no argument: the model shipped in assets/ (MobileNet v1 0.5 @ 160, uint8 TFLite),
-// its labels and normalisation found without being asked. Every answer is checked against the
-// long way: loadModelFile + createModel + preprocessImage + normalizePixels + run, top-K sorted
-// here. `embed` against run(x, { outputs }).
+// computed in integers (TFLite's arithmetic), its labels and normalisation found without being
+// asked. Every answer is checked against the long way: loadModelFile + the integer reference
+// (readTfliteQuantized, backend 'reference') + preprocessImage + normalizePixels + run, top-K
+// sorted here. `embed` against run(x, { outputs }). `dequantize: true`: the float path, against
+// loadModelFile + createModel.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +35,8 @@ describe.skipIf(!HAVE)('load() with no argument', () => {
     expect(model.backend).toBe('wasm');
     expect(model.inWorker).toBe(false);
     expect(model.numClasses).toBe(1001);
+    expect(model.dtype).toBe('uint8');
+    expect(model.precision).toBe('exact');
   });
 
   it("has the TFLite file's embedded 1001 labels, background first", () => {
@@ -78,5 +82,20 @@ describe.skipIf(!HAVE)('load() with no argument', () => {
     const expected = ref.model.run(ref.input(bytes), { outputs: ['Conv2d_13_pointwise'] }).Conv2d_13_pointwise!;
     expect(expected.shape).toEqual([1, 5, 5, 512]);
     expectSameFloats(features, expected.data, 'Conv2d_13_pointwise');
+  });
+
+  it('dequantize: true: the float path on the dequantized weights, against loadModelFile + createModel', async () => {
+    const float = await load(undefined, { dequantize: true });
+    const floatRef = await oracle(DEFAULT_TFLITE, 'tflite-uint8', { float: true });
+    try {
+      expect(float.dtype).toBe('float32');
+      for (const photo of ['chelsea.png', 'parrot.jpg']) {
+        const bytes = photoBytes(photo);
+        expectSameClassifications(await float.classify(bytes, 1001), floatRef.classifyBytes(bytes, 1001, photo), `${photo}, dequantize: true`);
+      }
+    } finally {
+      float.dispose();
+      floatRef.dispose();
+    }
   });
 });

@@ -243,13 +243,18 @@ describe.skipIf(!HAVE)('alpha, a synonym of depthMultiplier', () => {
     await rejection(createModel({ inputSize: 32, alpha: 0 }), 'ERR_OPTION', /^option alpha: expected a finite number greater than zero, got 0$/);
   });
 
-  it("load: alpha replaces the file's depthMultiplier; the file's own value loads, another is refused by the weights, a conflict by the options", async () => {
-    const same = await load(undefined, { alpha: 0.5 });
+  it("load with dequantize: true (the float path): alpha replaces the file's depthMultiplier; the file's own value loads, another is refused by the weights, a conflict by the options", async () => {
+    const same = await load(undefined, { alpha: 0.5, dequantize: true });
     expect(same.architecture.options.depthMultiplier).toBe(0.5);
     same.dispose();
-    const e = await load(undefined, { alpha: 0.25 }).catch((err) => err);
+    const e = await load(undefined, { alpha: 0.25, dequantize: true }).catch((err) => err);
     expect(e.name).toBe('MobilenetError');
     expect(e.code).toMatch(/^ERR_WEIGHT_/);
-    await rejection(load(undefined, { alpha: 0.5, depthMultiplier: 0.25 }), 'ERR_OPTION', /option alpha: expected the same value as depthMultiplier \(0\.25\)/);
+    await rejection(load(undefined, { alpha: 0.5, depthMultiplier: 0.25, dequantize: true }), 'ERR_OPTION', /option alpha: expected the same value as depthMultiplier \(0\.25\)/);
+  });
+
+  it('load of a quantized TFLite file in integers (the default): architecture options are refused, pointing to dequantize: true', async () => {
+    await rejection(load(undefined, { alpha: 0.5 }), 'ERR_OPTION', /^option alpha: this quantized TFLite file computes in integers on its own architecture \(the default\); leave it out, or pass dequantize: true/);
+    await rejection(load(undefined, { numClasses: 1001, inputSize: 160 }), 'ERR_OPTION', /^options numClasses, inputSize: .*pass dequantize: true/);
   });
 });

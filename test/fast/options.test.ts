@@ -79,7 +79,7 @@ describe.skipIf(HAVE_RELAXED)(`without relaxed SIMD (${process.version}${HAVE_RE
   });
   it('load() with precision fast: the same fallback, the model says exact', async () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});
-    const model = await load(undefined, { precision: 'fast' });
+    const model = await load(undefined, { precision: 'fast', dequantize: true });
     expect(model.precision).toBe('exact');
     model.dispose();
   });

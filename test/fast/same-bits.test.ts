@@ -89,8 +89,8 @@ describe.skipIf(!HAVE_RELAXED)('the fast tier: wasm relaxed_madd kernels against
 
   it.skipIf(!HAVE_DIST)('in a worker ({ worker: true }): the model says fast, and gives the bits of the fast model in this thread', async () => {
     const pkg = (await import(/* @vite-ignore */ distUrl('index.js'))) as typeof Package;
-    const here = await pkg.load(undefined, { precision: 'fast' });
-    const remote = await pkg.load(undefined, { precision: 'fast', worker: true });
+    const here = await pkg.load(undefined, { precision: 'fast', dequantize: true });
+    const remote = await pkg.load(undefined, { precision: 'fast', worker: true, dequantize: true });
     try {
       expect([remote.precision, remote.fusedMultiplyAdd, remote.inWorker]).toEqual(['fast', FUSED, true]);
       const pixels = { data: new Uint8Array(randomArray(48 * 40 * 3, 9).map((v) => Math.floor((v + 1) * 127))), width: 48, height: 40 };

@@ -184,17 +184,49 @@ describe.skipIf(!HAVE)('classification heads', () => {
     for (const e of crops.find((c) => c.label === 'dog')!.embeddings) expect(head.predictEmbedding(e)[0]!.label).toBe('dog');
   });
 
-  it('identity: the weights hashed after folding, so the model and its safetensors copy are one base model', async () => {
+  it('identity: the weights hashed after folding, so the float model and its safetensors copy are one base model; the integer model is another (its arithmetic)', async () => {
     const id = await modelIdentity(model);
-    expect(id).toMatchObject({ alpha: 0.5, resolution: [160, 160], endpoint: 'AvgPool_1a', dim: 512, normalization: 'tflite-uint8' });
+    expect(id).toMatchObject({ alpha: 0.5, resolution: [160, 160], endpoint: 'AvgPool_1a', dim: 512, normalization: 'tflite-uint8', dtype: 'uint8' });
     expect(id.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+    const float = await load(undefined, { dequantize: true });
+    const floatId = await modelIdentity(float);
+    // The same dequantized weights, folded: only the arithmetic differs.
+    expect(floatId).toEqual({ ...id, dtype: 'float32' });
     const file = await loadModelFile(new URL('../../assets/mobilenet_v1_0.5_160_quant.tflite', import.meta.url).pathname);
     const copy = await load(writeSafetensors(file));
-    expect(await modelIdentity(copy)).toEqual(id);
-    const head = await trainHead(model, examples, { method: 'linear' });
+    expect(await modelIdentity(copy)).toEqual(floatId);
+    const floatExamples = (await embedCrops(float, 2)).flatMap((c) => c.embeddings.map((embedding) => ({ embedding, label: c.label })));
+    const head = await trainHead(float, floatExamples, { method: 'linear' });
     const loaded = await loadHead(head.save(), copy);
-    expect(loaded.predictEmbedding(examples[0]!.embedding!)).toEqual(head.predictEmbedding(examples[0]!.embedding!));
+    expect(loaded.predictEmbedding(floatExamples[0]!.embedding!)).toEqual(head.predictEmbedding(floatExamples[0]!.embedding!));
+    // A head trained on the float path's embeddings does not load against the integer model, and the other way round.
+    await rejects(loadHead(head.save(), model, { name: 'float.safetensors' }), ErrorCodes.HEAD_MODEL, /^float\.safetensors: saved for another base model \(.*float32 arithmetic.*\); differs in arithmetic float32 \(this model: uint8; load the model with dequantize: true \(CLI: --dequantize\) for the float path\)$/);
+    const integerHead = (await trainHead(model, examples, { method: 'knn' })).save();
+    await rejects(loadHead(integerHead, copy), ErrorCodes.HEAD_MODEL, /differs in arithmetic uint8 \(this model: float32; load the quantized model without dequantize: true/);
+    await loadHead(integerHead, model);
+    float.dispose();
     copy.dispose();
+  });
+
+  it('a head file written before base_dtype existed is a float32 head: it loads against the float model, not the integer one', async () => {
+    const float = await load(undefined, { dequantize: true });
+    const floatExamples = (await embedCrops(float, 1)).flatMap((c) => c.embeddings.map((embedding) => ({ embedding, label: c.label })));
+    const saved = (await trainHead(float, floatExamples, { method: 'knn' })).save();
+    // Rewrite the file without base_dtype, as the first head format wrote it.
+    const headerLength = Number(new DataView(saved.buffer, saved.byteOffset).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(saved.subarray(8, 8 + headerLength))) as { __metadata__: Record<string, string> };
+    expect(header.__metadata__.base_dtype).toBe('float32');
+    delete header.__metadata__.base_dtype;
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - (json.length % 8)) % 8);
+    const old = new Uint8Array(8 + json.length + saved.length - 8 - headerLength);
+    new DataView(old.buffer).setBigUint64(0, BigInt(json.length), true);
+    old.set(new TextEncoder().encode(json), 8);
+    old.set(saved.subarray(8 + headerLength), 8 + json.length);
+    const head = await loadHead(old, float);
+    expect(head.base.dtype).toBe('float32');
+    await rejects(loadHead(old, model), ErrorCodes.HEAD_MODEL, /differs in arithmetic float32 \(this model: uint8/);
+    float.dispose();
   });
 
   it('refuses a head saved for another base model, naming what differs', async () => {

@@ -1,5 +1,5 @@
 /**
- * `load(file, { dequantize: false })`: a uint8 or int8 TFLite file computed in integers, on the
+ * `load(file)` (the default; `dequantize: false` says it explicitly): a uint8 or int8 TFLite file computed in integers, on the
  * wasm integer kernels and on the integer reference, against the oracle (the integer reference
  * run here on the same pixels: `preprocessImage`, `pixelsToQuantizedInput`,
  * `runQuantizedReference`): classify's probability = the softmax integer / 256 exactly, its logit
@@ -7,8 +7,10 @@
  * tensors. The arena against the float path's on the same file.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createModel } from '../../src/engine/create.js';
 import { load } from '../../src/engine/load.js';
+import { loadModelFile } from '../../src/formats/index.js';
 import type { MobileNet } from '../../src/engine/mobilenet.js';
 import { preprocessImage } from '../../src/image/pipeline.js';
 import { dequantizeEndpoint, pixelsToQuantizedInput, readTfliteQuantized, runQuantizedReference, type QuantizedModel } from '../../src/quant/index.js';
@@ -32,15 +34,15 @@ function oracleClassify(q: QuantizedModel, image: Uint8Array, name: string, topK
   return order.slice(0, topK).map((index) => ({ index, probability: (p.data[index]! - p.zeroPoint) / 256, logit: logits[index]! }));
 }
 
-describe.skipIf(!HAVE)('load(uint8 TFLite, { dequantize: false })', () => {
+describe.skipIf(!HAVE)('load(uint8 TFLite): integers by default', () => {
   let wasm: MobileNet;
   let reference: MobileNet;
   let float: MobileNet;
   let q: QuantizedModel;
   beforeAll(async () => {
-    wasm = await load(sharedPath(MODEL), { dequantize: false });
+    wasm = await load(sharedPath(MODEL));
     reference = await load(sharedPath(MODEL), { dequantize: false, backend: 'reference' });
-    float = await load(sharedPath(MODEL));
+    float = await load(sharedPath(MODEL), { dequantize: true });
     q = readTfliteQuantized(read(MODEL));
   });
   afterAll(() => {
@@ -49,7 +51,7 @@ describe.skipIf(!HAVE)('load(uint8 TFLite, { dequantize: false })', () => {
     float?.dispose();
   });
 
-  it('says what computes: dtype uint8 on both backends; the float path stays the default', () => {
+  it('says what computes: dtype uint8 on both backends (the default and dequantize: false); dequantize: true is float32', () => {
     expect([wasm.dtype, wasm.backend, reference.dtype, reference.backend, float.dtype]).toEqual(['uint8', 'wasm', 'uint8', 'reference', 'float32']);
     expect(wasm.labels).toEqual(float.labels);
     expect(wasm.normalization).toBe('tflite-uint8');
@@ -104,16 +106,34 @@ describe.skipIf(!HAVE)('load(uint8 TFLite, { dequantize: false })', () => {
     expectCode(() => wasm.runIntegers(x as Uint8Array, 1, ['Conv2d_99']), 'ERR_OPTION');
   });
 
-  it('refuses a non-boolean dequantize and architecture options with it (ERR_OPTION)', async () => {
+  it('refuses a non-boolean dequantize and architecture options on the integer path (ERR_OPTION, pointing to dequantize: true)', async () => {
     await expect(load(sharedPath(MODEL), { dequantize: 'no' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_OPTION' });
     await expect(load(sharedPath(MODEL), { dequantize: false, alpha: 0.5 })).rejects.toMatchObject({ code: 'ERR_OPTION' });
+    await expect(load(sharedPath(MODEL), { alpha: 0.5 })).rejects.toMatchObject({ code: 'ERR_OPTION', message: expect.stringMatching(/pass dequantize: true/) });
+    const f = await load(sharedPath(MODEL), { alpha: 0.5, dequantize: true });
+    expect(f.dtype).toBe('float32');
+    f.dispose();
   });
 
-  it('dequantize: true is the float path', async () => {
-    const m = await load(sharedPath(MODEL), { dequantize: true });
+  it("precision: 'fast' does not apply to integers: model.precision says exact, a note says why once", async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const m = await load(sharedPath(MODEL), { precision: 'fast', backend: 'reference' });
+      expect([m.dtype, m.precision, m.fusedMultiplyAdd]).toEqual(['uint8', 'exact', false]);
+      m.dispose();
+      const said = warn.mock.calls.map((c) => String(c[0])).filter((s) => /computes in integers/.test(s));
+      expect(said).toEqual(['mobilenet-wasm: precision: "fast" asked, running "exact": the model computes in integers (a uint8 or int8 TFLite file; load it with dequantize: true for the float path and its fast tier)']);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('dequantize: true is the float path, the same answers as loadModelFile + createModel', async () => {
+    const loaded = await loadModelFile(sharedPath(MODEL));
+    const m = await createModel({ ...loaded.options, weights: loaded.weights, labels: loaded.labels!, normalization: loaded.pixelNormalization });
     expect(m.dtype).toBe('float32');
     const bytes = read('images/chelsea.png');
-    expect(await m.classify(bytes, 3)).toEqual(await float.classify(bytes, 3));
+    expect(await float.classify(bytes, 3)).toEqual(await m.classify(bytes, 3));
     m.dispose();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `load(file, { dequantize: false, worker: true })`: the integer model in a worker gives the
+ * `load(file, { worker: true })` (integers, the default for a quantized file): the integer model in a worker gives the
  * in-thread integer model's answers and says `dtype: 'uint8'`. The worker runs the compiled
  * package (dist/, after `npm run build`), as in test/engine/worker.test.ts.
  */
@@ -20,13 +20,26 @@ const HAVE = requireShared(MODEL, 'images/chelsea.png');
 describe.skipIf(!HAVE)('the integer model in a worker', () => {
   it('dtype uint8, the same classes, probabilities and logits as in this thread', async () => {
     const pkg = (await import(/* @vite-ignore */ distUrl('index.js'))) as typeof Package;
-    const local = await pkg.load(sharedPath(MODEL), { dequantize: false });
-    const remote = await pkg.load(sharedPath(MODEL), { dequantize: false, worker: true });
+    const local = await pkg.load(sharedPath(MODEL));
+    const remote = await pkg.load(sharedPath(MODEL), { worker: true });
     try {
       expect([remote.dtype, remote.backend, remote.inWorker, local.dtype]).toEqual(['uint8', 'wasm', true, 'uint8']);
       const bytes = new Uint8Array(readFileSync(sharedPath('images/chelsea.png')));
       expect(await remote.classify(bytes, 10)).toEqual(await local.classify(bytes, 10));
       expect(await remote.embed(bytes)).toEqual(await local.embed(bytes));
+    } finally {
+      remote.dispose();
+      local.dispose();
+    }
+  });
+  it('dequantize: true reaches the worker: the float path there, the same answers as in this thread', async () => {
+    const pkg = (await import(/* @vite-ignore */ distUrl('index.js'))) as typeof Package;
+    const local = await pkg.load(sharedPath(MODEL), { dequantize: true });
+    const remote = await pkg.load(sharedPath(MODEL), { dequantize: true, worker: true });
+    try {
+      expect([remote.dtype, remote.inWorker, local.dtype]).toEqual(['float32', true, 'float32']);
+      const bytes = new Uint8Array(readFileSync(sharedPath('images/chelsea.png')));
+      expect(await remote.classify(bytes, 10)).toEqual(await local.classify(bytes, 10));
     } finally {
       remote.dispose();
       local.dispose();

@@ -121,8 +121,8 @@ model.dispose();
 
   it('load(..., { worker: true, threads: 2 }): the model worker runs the threads; same classes; exits after dispose()', async () => {
     const r = await runNode(`${PRELUDE}
-const inWorker = await load(undefined, { worker: true, threads: 2 });
-const here = await load();
+const inWorker = await load(undefined, { worker: true, threads: 2, dequantize: true });
+const here = await load(undefined, { dequantize: true });
 const x = input(3, 160);
 const a = await inWorker.classifyBatch(x, 5);
 const b = await here.classifyBatch(x, 5);

@@ -34,7 +34,7 @@ describe('threads: what is refused', () => {
     await expect(createModel({ ...SMALL, wasm: { source: {} as never } })).rejects.toMatchObject({ code: ErrorCodes.OPTION, message: expect.stringMatching(/no keys/) });
   });
   it('a build passed as the other is ERR_WASM_BYTES naming what is wrong', async () => {
-    await expect(createModel({ ...SMALL, threads: 2, wasm: { source: { threads: wasmBytes() } } })).rejects.toMatchObject({ code: ErrorCodes.WASM_BYTES, message: expect.stringMatching(/lacks the exports run_tiles, TILES_ABI \(is it kernels-threads.wasm\?\)/) });
+    await expect(createModel({ ...SMALL, threads: 2, wasm: { source: { threads: wasmBytes() } } })).rejects.toMatchObject({ code: ErrorCodes.WASM_BYTES, message: expect.stringMatching(/lacks the exports run_tiles, TILES_ABI, Q8_TILES \(is it kernels-threads.wasm\?\)/) });
     await expect(createModel({ ...SMALL, wasm: { source: threadsBytes() } })).rejects.toMatchObject({ code: ErrorCodes.WASM_BYTES, message: expect.stringMatching(/cannot be instantiated with one imported memory/) });
   });
 });
@@ -69,10 +69,10 @@ describe('threads: what is accepted', () => {
     }
     one.dispose();
   });
-  it('load() passes threads through', async () => {
-    const model = await load(undefined, { threads: 2 });
+  it('load() passes threads through (the float path: the default model with dequantize: true)', async () => {
+    const model = await load(undefined, { threads: 2, dequantize: true });
     expect(model.threads).toBe(2);
-    const one = await load();
+    const one = await load(undefined, { dequantize: true });
     const x = new Tensor(randomArray(160 * 160 * 3, 1), [1, 160, 160, 3]);
     expect(await model.classifyBatch(x, 5)).toEqual(await one.classifyBatch(x, 5));
     model.dispose();

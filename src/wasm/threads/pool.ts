@@ -262,6 +262,16 @@ export class ThreadPool {
     this.ports[index]!.terminate();
   }
 
+  /**
+   * Blocks until every worker has finished the previous run (FIN): call before rewriting the
+   * step descriptors, which a worker that fell behind may still read (the host returns from a
+   * run when its last step is done, not when every worker has left it).
+   */
+  settle(): void {
+    this.check();
+    this.waitFor((this.cfg.ctrl >> 2) + LAYOUT.FIN, this.expectedFin, 'the previous run');
+  }
+
   /** Runs `prepare` while the workers wake, then lets them start (GO). */
   private go(prepare?: () => void): void {
     const c = this.cfg.ctrl >> 2;

@@ -2,8 +2,8 @@
  * The integer graph of a uint8 or int8 TFLite MobileNet v1: `readTfliteQuantized` (for the
  * integer paths, src/quant/) beside `readTfliteModel` (./tflite.ts, the float path on
  * dequantized weights), sharing its strict flatbuffer reader and graph checks. A module of its
- * own so that bundles without the integer path leave it out (it is imported lazily by
- * `load(file, { dequantize: false })`).
+ * own so that bundles without the integer path leave it out (it is imported lazily by `load()`
+ * of a TFLite file, unless `dequantize: true`).
  */
 
 import { describe } from '../errors.js';
@@ -12,14 +12,14 @@ import { formatShape } from '../model/weights.js';
 import {
   DTYPE_RANGE, calculateActivationRangeQuantized, convolutionMultiplier, quantizeMultiplier, softmaxParams,
   type FusedActivation, type IntDType, type SoftmaxParams,
-} from '../quant/fixedpoint.js';
-import { offsetWeights } from '../quant/kernels.js';
-import type { QuantConvLayer, QuantLayer, QuantParams, QuantPoolLayer, QuantReshapeLayer, QuantTensor, QuantizedModel } from '../quant/model.js';
-import { BODY_CONVS, bodyLayerName, chainMismatch } from './layer-table.js';
+} from './fixedpoint.js';
+import { offsetWeights } from './kernels.js';
+import type { QuantConvLayer, QuantLayer, QuantParams, QuantPoolLayer, QuantReshapeLayer, QuantTensor, QuantizedModel } from './model.js';
+import { BODY_CONVS, bodyLayerName, chainMismatch } from '../formats/layer-table.js';
 import {
   ACTIVATION_NAMES, Activation, BuiltinOperator, OptionsType, TensorType, architecture, bad, builtinOptions, checkPool, checkShape, foundConv,
   opLabel, parseTflite, readConv, readLabels, readPool, tfliteOptions, typeName, type ConvStep, type TfliteModel, type TfliteOperator, type TfliteTensor,
-} from './tflite.js';
+} from '../formats/tflite.js';
 
 /**
  * True when a TFLite file's convolutions hold integer weights (a uint8 or int8 model, which
