@@ -1,6 +1,8 @@
 /**
  * `mobilenet golden`: writes a golden bundle (docs/golden-format.md) computed by the reference
- * path, with the Python checker and, with --onnx, the model as ONNX.
+ * path, with the Python checker and, with --onnx, the model as ONNX. With `--model FILE.tflite`
+ * (a uint8 or int8 TFLite file): a quantized bundle (format version 3, src/golden/quant.ts) of
+ * the integer reference path on photos (`--images`) or a seeded integer input, compared exactly.
  * `mobilenet verify DIR --outputs OTHER`: compares another engine's end points with a bundle.
  * The configuration flags are shared with `mobilenet export` (export.ts).
  *
@@ -9,9 +11,14 @@
  * option, an unreadable OTHER), with one coded line on stderr.
  */
 import type { Command } from 'commander';
-import { badOption } from '../errors.js';
-import { createBundle, engineVersion, readBundle, writeBundle, type GoldenConfig } from '../golden/bundle.js';
+import { platform } from '#platform';
+import { ErrorCodes, badOption, fail } from '../errors.js';
+import { MAX_BUNDLE_FILE_BYTES, createBundle, engineVersion, readBundle, writeBundle, type GoldenConfig } from '../golden/bundle.js';
+import {
+  MAX_QUANT_GOLDEN_BATCH, QUANT_FORMAT_VERSION, bundleFormatVersion, compareWithQuantBundle, createQuantBundle, formatQuantReport, loadQuantOtherOutputs, readQuantBundle,
+} from '../golden/quant.js';
 import { compareWithBundle, formatReport, loadOtherOutputs } from '../golden/verify.js';
+import { collectInputs } from './inputs.js';
 import type { CommandStatus, Io } from './io.js';
 import { integer, parseAlpha, parseFlavour, parseResolution } from './flags.js';
 
@@ -51,6 +58,35 @@ export interface ConfigFlags {
 interface GoldenFlags extends ConfigFlags {
   out: string;
   onnx?: boolean;
+  model?: string;
+  images?: string[];
+}
+
+/** Flags that choose a float configuration: a quantized model's file sets these itself. */
+const FLOAT_ONLY = [['alpha', '--alpha'], ['resolution', '--resolution'], ['flavour', '--flavour'], ['outputStride', '--output-stride'], ['explicitPadding', '--explicit-padding'], ['globalPool', '--global-pool'], ['onnx', '--onnx']] as const;
+
+/** `golden --model FILE.tflite`: the quantized bundle of a uint8 or int8 TFLite file. */
+async function quantGolden(flags: GoldenFlags, given: (key: string) => boolean, io: Io): Promise<void> {
+  for (const [key, flag] of FLOAT_ONLY) {
+    if (given(key)) badOption(flag, String(flags[key as keyof GoldenFlags]), `no ${flag} with --model: the TFLite file sets the network (and a quantized bundle has no ONNX model)`);
+  }
+  let images: { name: string; bytes: Uint8Array }[] | undefined;
+  if (flags.images) {
+    if (given('seed') || given('batch')) badOption(given('seed') ? '--seed' : '--batch', String(given('seed') ? flags.seed : flags.batch), 'no --seed or --batch with --images: the photos are the input, one per batch entry');
+    const inputs = await collectInputs(flags.images);
+    const broken = inputs.entries.find((e) => e.error);
+    if (broken) throw broken.error;
+    if (inputs.entries.length === 0) fail(ErrorCodes.INPUT, `--images ${flags.images.join(' ')}: ${inputs.empty[0] ?? 'no PNG or JPEG file'}`);
+    if (inputs.entries.length > MAX_QUANT_GOLDEN_BATCH) badOption('--images', `${inputs.entries.length} photos`, `1 to ${MAX_QUANT_GOLDEN_BATCH} photos (one bundle holds at most ${MAX_QUANT_GOLDEN_BATCH})`);
+    images = [];
+    for (const e of inputs.entries) images.push({ name: e.file, bytes: await platform.readFile(e.file, MAX_BUNDLE_FILE_BYTES) });
+  }
+  const model = await platform.readFile(flags.model!, MAX_BUNDLE_FILE_BYTES);
+  const files = createQuantBundle(model, { modelName: flags.model!, images, seed: flags.seed, batch: flags.batch, endpoints: flags.endpoints }, await engineVersion());
+  await writeBundle(flags.out, files);
+  const bytes = [...files.values()].reduce((a, b) => a + b.length, 0);
+  const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')!)) as { tensors: unknown[]; endpoints: { computed: string[] }; model: { dtype: string }; config: { batch: number } };
+  io.stdout(`${flags.out}: quantized (${manifest.model.dtype}, batch ${manifest.config.batch}, ${images ? `${images.length} photos` : `seed ${flags.seed}`}), ${manifest.endpoints.computed.length} end points as integers, compared exactly; ${manifest.tensors.length} tensors, ${files.size} files with model.tflite and verify_golden.py, ${bytes} bytes\n`);
 }
 
 /** Adds the configuration flags to a command. */
@@ -99,7 +135,12 @@ export function registerGolden(program: Command, io: Io, status: CommandStatus =
     .requiredOption('--out <dir>', 'the folder to write (created if needed)');
   configOptions(golden)
     .option('--onnx', 'also write model.onnx: the exact model as ONNX (opset 13), outputs named as the end points')
-    .action(async (flags: GoldenFlags) => {
+    .option('--model <file>', 'a uint8 or int8 TFLite file: a quantized bundle (integer end points with scale and zero point, the file itself, compared exactly)')
+    .option('--images <paths...>', 'with --model: photos (files or folders) as the input, one per batch entry (default: a seeded integer input)')
+    .action(async (flags: GoldenFlags, command: Command) => {
+      const given = (key: string) => command.getOptionValueSource(key) === 'cli';
+      if (flags.model !== undefined) return quantGolden(flags, given, io);
+      if (flags.images !== undefined) badOption('--images', flags.images.join(' '), `--images with --model FILE.tflite (a quantized bundle); a float bundle's input is seeded`);
       const config = configFromFlags(flags, flags.onnx ?? false);
       const files = await createBundle(config, await engineVersion());
       await writeBundle(flags.out, files);
@@ -116,6 +157,13 @@ export function registerGolden(program: Command, io: Io, status: CommandStatus =
     .requiredOption('--outputs <path>', 'the other outputs: a .safetensors file, a folder of <end point>.npy files, or another bundle')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, flags: VerifyFlags) => {
+      if ((await bundleFormatVersion(dir)) === QUANT_FORMAT_VERSION) {
+        const quant = await readQuantBundle(dir);
+        const report = compareWithQuantBundle(quant, await loadQuantOtherOutputs(flags.outputs, quant));
+        io.stdout(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatQuantReport(report, quant));
+        status.exitCode = report.passed ? 0 : EXIT_DIVERGED;
+        return;
+      }
       const bundle = await readBundle(dir);
       const other = await loadOtherOutputs(flags.outputs, bundle);
       const report = compareWithBundle(bundle, other);

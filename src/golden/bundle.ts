@@ -47,6 +47,27 @@ export const ONNX_FILE = 'model.onnx';
 export const CHECKER_FILE = 'verify_golden.py';
 /** Largest bundle file read into memory. */
 export const MAX_BUNDLE_FILE_BYTES = 1 << 30;
+
+/** A regular file of at most MAX_BUNDLE_FILE_BYTES, through the platform's reader (pipes, devices, sockets and directories are ERR_IO). */
+export async function readCapped(path: string): Promise<Uint8Array> {
+  const info = await platform.fileInfo(path);
+  if (info.kind === 'file' && info.size > MAX_BUNDLE_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the ${MAX_BUNDLE_FILE_BYTES}-byte cap`);
+  return platform.readFile(path, MAX_BUNDLE_FILE_BYTES);
+}
+
+/** What `verify --outputs PATH` names: a file (safetensors) or a folder (.npy files or a bundle); anything else is ERR_IO. */
+export async function outputsPathKind(path: string): Promise<'file' | 'directory'> {
+  const expected = 'a safetensors file, a folder of .npy files or a bundle folder';
+  let info;
+  try {
+    info = await platform.fileInfo(path);
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
+    return fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found nothing (${code})`, e);
+  }
+  if (info.kind === 'other') fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found a device, pipe or socket (not a regular file)`);
+  return info.kind;
+}
 /** Largest manifest.json read (one of alpha 1 at 224 with every end point is about 90 KB). */
 export const MAX_MANIFEST_BYTES = 64 << 20;
 

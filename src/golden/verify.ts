@@ -18,8 +18,9 @@ import { platform } from '#platform';
 import { ErrorCodes, fail } from '../errors.js';
 import { parseSafetensors, readTensorData } from '../formats/safetensors.js';
 import type { NamedTensor } from '../model/weights.js';
-import { MANIFEST_FILE, MAX_BUNDLE_FILE_BYTES, inFile, readBundle, sameShape, type GoldenBundle, type Tolerance } from './bundle.js';
+import { MANIFEST_FILE, inFile, outputsPathKind, readBundle, readCapped, sameShape, type GoldenBundle, type Tolerance } from './bundle.js';
 import { parseNpy } from './npy.js';
+import { QUANT_FORMAT_VERSION, bundleFormatVersion } from './quant.js';
 
 export type OtherKind = 'safetensors' | 'npy' | 'bundle';
 
@@ -128,26 +129,11 @@ export function compareWithBundle(bundle: GoldenBundle, other: OtherOutputs): Ve
   };
 }
 
-/** A regular file of at most MAX_BUNDLE_FILE_BYTES, through the platform's reader (pipes, devices, sockets and directories are ERR_IO). */
-async function readCapped(path: string): Promise<Uint8Array> {
-  const info = await platform.fileInfo(path);
-  if (info.kind === 'file' && info.size > MAX_BUNDLE_FILE_BYTES) fail(ErrorCodes.HEADER_LENGTH, `${path}: ${info.size} bytes, above the ${MAX_BUNDLE_FILE_BYTES}-byte cap`);
-  return platform.readFile(path, MAX_BUNDLE_FILE_BYTES);
-}
-
 /** Reads the other engine's outputs from a safetensors file, a folder of .npy files or a bundle. */
 export async function loadOtherOutputs(path: string, bundle: GoldenBundle): Promise<OtherOutputs> {
-  const expected = 'a safetensors file, a folder of .npy files or a bundle folder';
-  let info;
-  try {
-    info = await platform.fileInfo(path);
-  } catch (e) {
-    const code = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
-    return fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found nothing (${code})`, e);
-  }
-  if (info.kind === 'other') fail(ErrorCodes.IO, `--outputs ${path}: expected ${expected}, found a device, pipe or socket (not a regular file)`);
+  const kind = await outputsPathKind(path);
   const tensors = new Map<string, NamedTensor>();
-  if (info.kind === 'file') {
+  if (kind === 'file') {
     const bytes = await readCapped(path);
     const st = inFile(path, () => parseSafetensors(bytes));
     for (const [name, entry] of st.entries) {
@@ -159,6 +145,9 @@ export async function loadOtherOutputs(path: string, bundle: GoldenBundle): Prom
   }
   const entries = await platform.listDir(path);
   if (entries.includes(MANIFEST_FILE)) {
+    if ((await bundleFormatVersion(path)) === QUANT_FORMAT_VERSION) {
+      fail(ErrorCodes.DTYPE, `--outputs ${path}: a quantized golden bundle (format version ${QUANT_FORMAT_VERSION}, integers); this bundle is float: give float outputs`);
+    }
     const other = await readBundle(path);
     const a = bundle.input;
     const b = other.input;

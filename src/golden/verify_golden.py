@@ -8,6 +8,11 @@ OUTPUTS is one of
     own layout npy/outputs/<end point>.npy; '<f4' or '<f8', C order;
   - a .safetensors file whose tensors are named as the end points (F32, F64, F16 or BF16);
   - another bundle folder (it must have been computed on the same input).
+A quantized bundle (format version 3: a uint8 or int8 TFLite model and its integer end points)
+takes integer outputs ('|u1', '|i1', '<i2' ... '<u8'; safetensors U8, I8, ... I64) and compares
+them exactly: every entry must equal the golden integer (tolerance 0); the report gives the number
+of differing entries and the largest difference in levels per end point. A float OUTPUTS for a
+quantized bundle is refused (ERR_DTYPE).
 
 Exit codes: 0 every compared end point is within its tolerance; 1 at least one diverges (the
 report names the first, in network order); 2 bad input (a damaged bundle, an unreadable or
@@ -27,6 +32,7 @@ Needs Python 3.8 or later and numpy; nothing else. The bundle is checked first, 
 verify checks it: every tensor of every safetensors and .npy file, the checker and the ONNX
 model against the SHA-256 in manifest.json (a damaged bundle is bad input: exit 2).
 """
+import decimal
 import hashlib
 import json
 import math
@@ -42,7 +48,9 @@ except ImportError:  # pragma: no cover
     sys.exit(2)
 
 FORMAT = 'mobilenet-golden'
-FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSIONS = (1, 2, 3)
+QUANT_VERSION = 3
+TFLITE = 'model.tflite'
 MANIFEST = 'manifest.json'
 CHECKER = 'verify_golden.py'
 ONNX = 'model.onnx'
@@ -58,6 +66,9 @@ DTYPE_SIZES = {
     'I64': 8, 'U64': 8, 'F64': 8,
 }
 SAFE_INT = 2 ** 53 - 1
+INT_DESCRS = {'|u1': 1, '|i1': 1, '<u2': 2, '<i2': 2, '<u4': 4, '<i4': 4, '<u8': 8, '<i8': 8}
+INT_NAMES = "'|u1', '|i1', '<i2', '<u2', '<i4', '<u4', '<i8', '<u8'"
+SAFETENSORS_INTS = {'U8': '|u1', 'I8': '|i1', 'U16': '<u2', 'I16': '<i2', 'U32': '<u4', 'I32': '<i4', 'U64': '<u8', 'I64': '<i8'}
 
 
 class BadInput(Exception):
@@ -110,7 +121,8 @@ def is_bundle_path(p):
 
 # --- NPY (numpy's format, parsed as mobilenet verify parses it) -------------------------------
 
-def parse_npy(b, name):
+def parse_npy(b, name, ints=False):
+    """(shape, descr, data, body): data float32, or with ints=True integers as float64 (a float file refused)."""
     if len(b) < 10:
         fail('ERR_FILE_TOO_SHORT', '%s: needs at least 10 bytes (the NPY preamble), has %d' % (name, len(b)))
     if b[:6] != b'\x93NUMPY':
@@ -138,7 +150,12 @@ def parse_npy(b, name):
         fail('ERR_HEADER_FORMAT', "%s: expected an NPY header {'descr': ..., 'fortran_order': ..., 'shape': (...)}" % name)
     descr = descr.group(1)
     shape_text = shape_text.group(1)
-    if descr not in ('<f4', '<f8'):
+    if ints:
+        if descr in ('<f4', '<f8'):
+            fail('ERR_DTYPE', "%s: dtype '%s' is a float; this bundle is quantized and compares integers exactly: save the integer outputs (%s)" % (name, descr, INT_NAMES))
+        if descr not in INT_DESCRS:
+            fail('ERR_DTYPE', '%s: dtype %s is not supported; expected an integer dtype (%s)' % (name, json.dumps(descr), INT_NAMES))
+    elif descr not in ('<f4', '<f8'):
         fail('ERR_DTYPE', "%s: dtype %s is not supported; expected '<f4' (float32) or '<f8' (float64)" % (name, json.dumps(descr)))
     if fortran.group(1) != 'False':
         fail('ERR_DTYPE', '%s: fortran_order True is not supported; save a C-contiguous array' % name)
@@ -149,7 +166,7 @@ def parse_npy(b, name):
         if not re.fullmatch(r'\d{1,10}', p, re.A):
             fail('ERR_SHAPE', '%s: shape (%s) has an entry %s that is not a non-negative integer' % (name, shape_text, json.dumps(p)))
         shape.append(int(p))
-    size = 4 if descr == '<f4' else 8
+    size = INT_DESCRS[descr] if ints else 4 if descr == '<f4' else 8
     elements = 1
     for d in shape:
         elements *= d
@@ -158,7 +175,7 @@ def parse_npy(b, name):
     body = b[start + length:]
     if len(body) != elements * size:
         fail('ERR_BYTE_LENGTH', '%s: %s (%s) needs %d bytes of data, has %d' % (name, descr, shape_text, elements * size, len(body)))
-    data = np.frombuffer(body, dtype=descr).astype(np.float32)
+    data = np.frombuffer(body, dtype=descr).astype(np.float64 if ints else np.float32)
     return shape, descr, data, body
 
 
@@ -302,6 +319,8 @@ def read_bundle(bundle_dir):
     config = m.get('config')
     if not isinstance(config, dict):
         bad_manifest('config', 'an object')
+    if m['format_version'] == QUANT_VERSION:
+        return read_quant_bundle(bundle_dir, m)
     if not is_number(config.get('alpha')) or not config['alpha'] > 0:
         bad_manifest('config.alpha', 'a number above 0')
     res = config.get('resolution')
@@ -404,6 +423,255 @@ def read_bundle(bundle_dir):
     }
 
 
+# --- quantized bundles (format version 3): integers, compared exactly --------------------------
+
+def read_quant_bundle(bundle_dir, m):
+    if m.get('kind') != 'quantized':
+        bad_manifest('kind', '"quantized"')
+    model = m.get('model')
+    if not isinstance(model, dict) or model.get('file') != TFLITE or not isinstance(model.get('sha256'), str) or not re.fullmatch(r'[0-9a-f]{64}', model['sha256']):
+        bad_manifest('model', '{file: "%s", sha256, ...}' % TFLITE)
+    config = m['config']
+    res = config.get('resolution')
+    if (not isinstance(res, list) or len(res) != 2 or not all(is_safe_int(d) and d >= 0 for d in res)
+            or not is_safe_int(config.get('batch')) or config['batch'] < 1):
+        bad_manifest('config', '{alpha, resolution: [height, width], batch, ...}')
+    if config.get('seed') is not None and not (is_safe_int(config.get('seed')) and config['seed'] >= 0):
+        bad_manifest('config.seed', 'null or a non-negative integer')
+    if not is_number(config.get('alpha')) or config.get('dtype') not in ('uint8', 'int8'):
+        bad_manifest('config', '{alpha: a number, dtype: "uint8" or "int8"}')
+    inp = m.get('input')
+    if not isinstance(inp, dict) or inp.get('source') not in ('images', 'seeded'):
+        bad_manifest('input', '{name, layout, dtype, source: "images" or "seeded", ...}')
+    if inp['source'] == 'images' and (not isinstance(inp.get('images'), list) or not all(isinstance(n, str) for n in inp['images'])):
+        bad_manifest('input.images', 'a list of file names')
+    eps = m.get('endpoints')
+    if (not isinstance(eps, dict) or not isinstance(eps.get('all'), list) or not isinstance(eps.get('computed'), list)
+            or not all(isinstance(e, str) for e in eps['all'] + eps['computed'])):
+        bad_manifest('endpoints', '{all: [names], computed: [names]}')
+    computed = eps['computed']
+    if not computed or any(e not in eps['all'] for e in computed):
+        bad_manifest('endpoints.computed', 'a non-empty subset of endpoints.all')
+    tol = m.get('tolerance')
+    if not isinstance(tol, dict) or tol.get('exact') is not True or not isinstance(tol.get('rule'), str):
+        bad_manifest('tolerance', '{rule, exact: true} (a quantized bundle compares exactly)')
+    checker = m.get('checker')
+    if not isinstance(checker, dict) or checker.get('file') != CHECKER or not isinstance(checker.get('sha256'), str) or not re.fullmatch(r'[0-9a-f]{64}', checker['sha256']):
+        bad_manifest('checker', '{file: "%s", sha256, ...}' % CHECKER)
+    tensors = m.get('tensors')
+    if not isinstance(tensors, list):
+        bad_manifest('tensors', 'a list')
+    files = {'input': 'input.safetensors', 'outputs': 'outputs.safetensors'}
+    seen = set()
+    for i, t in enumerate(tensors):
+        if (not isinstance(t, dict) or t.get('group') not in files or not isinstance(t.get('name'), str) or t['name'] == ''
+                or t.get('file') != files[t['group']] or t.get('dtype') not in ('U8', 'I8')
+                or t.get('npy') != ('npy/input.npy' if t['group'] == 'input' else 'npy/outputs/%s.npy' % t['name'])
+                or not isinstance(t.get('shape'), list) or len(t['shape']) > 8 or not all(is_safe_int(d) and d >= 0 for d in t['shape'])
+                or not is_number(t.get('scale')) or not math.isfinite(t['scale']) or not t['scale'] > 0 or not is_safe_int(t.get('zero_point'))
+                or not isinstance(t.get('sha256'), str) or not re.fullmatch(r'[0-9a-f]{64}', t['sha256'])):
+            bad_manifest('tensors[%d]' % i, 'an object {group, name, file, npy, dtype, shape, scale, zero_point, sha256}')
+        if (t['group'], t['name']) in seen:
+            fail('ERR_DUPLICATE_TENSOR', '%s: tensors[%d]: tensor %s of group %s is listed twice' % (MANIFEST, i, t['name'], t['group']))
+        seen.add((t['group'], t['name']))
+    inputs = [t for t in tensors if t['group'] == 'input']
+    if len(inputs) != 1 or inputs[0]['name'] != 'input':
+        bad_manifest('tensors', 'exactly one tensor of group input, named "input"')
+    outs = [t for t in tensors if t['group'] == 'outputs']
+    if [t['name'] for t in outs] != computed:
+        bad_manifest('tensors (group outputs)', 'the end points %s in that order' % ', '.join(computed))
+
+    loaded = {}
+    for group in ('input', 'outputs'):
+        rel = files[group]
+        listed = [t for t in tensors if t['group'] == group]
+        raw = read_capped(os.path.join(bundle_dir, rel), MAX_FILE_BYTES, 'bundle %s' % bundle_dir)
+        entries, buffer = parse_safetensors(raw, rel)
+        by_name = dict((e[0], e) for e in entries)
+        for t in listed:
+            if t['name'] not in by_name:
+                fail('ERR_WEIGHT_MISSING', '%s: expected tensor %s (listed in %s), found none' % (rel, t['name'], MANIFEST))
+            _, dtype, shape, begin, end = by_name[t['name']]
+            if dtype != t['dtype']:
+                fail('ERR_DTYPE', '%s: tensor %s: expected dtype %s (the manifest), found %s' % (rel, t['name'], t['dtype'], dtype))
+            if shape != [int(d) for d in t['shape']]:
+                fail('ERR_SHAPE', '%s: tensor %s: expected shape %s (the manifest), found %s' % (rel, t['name'], t['shape'], shape))
+            digest = hashlib.sha256(buffer[begin:end]).hexdigest()
+            if digest != t['sha256']:
+                fail('ERR_MANIFEST', '%s: tensor %s: expected SHA-256 %s (the manifest), found %s: the bytes were changed' % (rel, t['name'], t['sha256'], digest))
+            raw_t = buffer[begin:end]
+            loaded[(group, t['name'])] = (shape, np.frombuffer(raw_t, dtype=SAFETENSORS_INTS[dtype]).astype(np.float64), bytes(raw_t))
+        names = set(t['name'] for t in listed)
+        unlisted = [e[0] for e in entries if e[0] not in names]
+        if unlisted:
+            fail('ERR_WEIGHT_UNEXPECTED', '%s: tensor %s is not listed in %s' % (rel, unlisted[0], MANIFEST))
+    for t in tensors:
+        rel = t['npy']
+        raw = read_capped(os.path.join(bundle_dir, rel), MAX_FILE_BYTES, 'bundle %s' % bundle_dir)
+        shape, descr, _, body = parse_npy(raw, rel, ints=True)
+        want = '|u1' if t['dtype'] == 'U8' else '|i1'
+        if descr != want:
+            fail('ERR_DTYPE', "%s: expected dtype '%s', found %s" % (rel, want, json.dumps(descr)))
+        if shape != [int(d) for d in t['shape']]:
+            fail('ERR_SHAPE', '%s: expected shape %s (the manifest), found %s' % (rel, t['shape'], shape))
+        digest = hashlib.sha256(body).hexdigest()
+        if digest != t['sha256']:
+            fail('ERR_MANIFEST', '%s: tensor %s: expected SHA-256 %s (the manifest), found %s: the bytes were changed' % (rel, t['name'], t['sha256'], digest))
+    for entry in (model, checker):
+        digest = hashlib.sha256(read_capped(os.path.join(bundle_dir, entry['file']), MAX_FILE_BYTES, 'bundle %s' % bundle_dir)).hexdigest()
+        if digest != entry['sha256']:
+            fail('ERR_MANIFEST', '%s: expected SHA-256 %s (the manifest), found %s: the file was changed' % (entry['file'], entry['sha256'], digest))
+    return {
+        'dir': bundle_dir,
+        'manifest': m,
+        'quantized': True,
+        'input': loaded[('input', 'input')],
+        'outputs': [(t['name'], t['npy']) + loaded[('outputs', t['name'])][:2] + (float(t['scale']), int(t['zero_point'])) for t in outs],
+    }
+
+
+def load_quant_other(path, bundle):
+    expected = 'a safetensors file, a folder of .npy files or a bundle folder'
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        fail('ERR_IO', 'OUTPUTS %s: expected %s, found nothing (%s)' % (path, expected, e.strerror))
+    wanted = set(o[0] for o in bundle['outputs'])
+    tensors = {}
+    if stat.S_ISREG(st.st_mode):
+        raw = read_capped(path, MAX_FILE_BYTES, 'OUTPUTS')
+        entries, buffer = parse_safetensors(raw, path)
+        for key, dtype, shape, begin, end in entries:
+            if key not in wanted:
+                continue
+            if dtype in SAFETENSORS_INTS:
+                tensors[key] = (shape, np.frombuffer(buffer[begin:end], dtype=SAFETENSORS_INTS[dtype]).astype(np.float64))
+            elif safetensors_float32(dtype, buffer[begin:end]) is not None:
+                fail('ERR_DTYPE', '%s: tensor %s: dtype %s is a float; this bundle is quantized and compares integers exactly: save the integer outputs (expected U8, I8, U16, I16, U32, I32, U64 or I64)' % (path, key, dtype))
+            else:
+                fail('ERR_DTYPE', '%s: tensor %s: dtype %s is not supported (expected U8, I8, U16, I16, U32, I32, U64 or I64)' % (path, key, dtype))
+        return 'safetensors', tensors
+    if not stat.S_ISDIR(st.st_mode):
+        fail('ERR_IO', 'OUTPUTS %s: expected %s, found a device, pipe or socket (not a regular file)' % (path, expected))
+    entries = os.listdir(path)
+    if MANIFEST in entries:
+        try:
+            version = json.loads(read_capped(os.path.join(path, MANIFEST), MAX_MANIFEST_BYTES, 'OUTPUTS').decode('utf-8')).get('format_version')
+        except (BadInput, ValueError, UnicodeDecodeError, AttributeError):
+            version = None
+        if version != QUANT_VERSION:
+            fail('ERR_DTYPE', 'OUTPUTS %s: a float golden bundle (format version %s); this bundle is quantized and compares integers exactly: give a quantized bundle (format version 3) or integer outputs' % (path, json.dumps(version)))
+        other = read_bundle(path)
+        if other['input'][2] != bundle['input'][2] or other['manifest']['input'].get('dtype') != bundle['manifest']['input'].get('dtype'):
+            fail('ERR_INPUT', 'the bundle %s was computed on another input (shape %s; expected shape %s)' % (path, other['input'][0], bundle['input'][0]))
+        return 'bundle', {o[0]: (o[2], o[3]) for o in other['outputs']}
+    for name, rel, _, _, _, _ in bundle['outputs']:
+        for candidate in (rel.split('/')[-1], rel):
+            if candidate.split('/')[0] not in entries:
+                continue
+            file = os.path.join(path, candidate)
+            if not os.path.exists(file):
+                continue
+            raw = read_capped(file, MAX_FILE_BYTES, 'OUTPUTS')
+            shape, _, data, _ = parse_npy(raw, file, ints=True)
+            tensors[name] = (shape, data)
+            break
+    return 'npy', tensors
+
+
+def compare_exact(name, golden_shape, golden, other, scale, zero_point):
+    result = {'name': name, 'shape': list(golden_shape), 'scale': scale, 'zeroPoint': zero_point}
+    if other is None:
+        result['status'] = 'missing'
+        return result
+    other_shape, o = other
+    if squeeze(golden_shape) != squeeze(other_shape):
+        result.update(status='fail', otherShape=list(other_shape),
+                      reason='shape [%s], expected [%s] (NHWC)' % (','.join(map(str, other_shape)), ','.join(map(str, golden_shape))))
+        return result
+    d = np.abs(o.astype(np.float64) - golden)
+    differing = int(np.count_nonzero(d))
+    worst = int(np.argmax(d)) if d.size else 0
+    max_abs = float(d[worst]) if d.size else 0.0
+    passed = differing == 0
+    result.update(status='pass' if passed else 'fail', otherShape=list(other_shape), differing=differing, entries=int(golden.size),
+                  maxAbsError=max_abs, worstIndex=worst)
+    if not passed:
+        result['reason'] = '%d of %d entries differ, by up to %d level%s (element %d: golden %d, other %d)' % (
+            differing, golden.size, max_abs, '' if max_abs == 1 else 's', worst, golden[worst], o[worst])
+    return result
+
+
+def verify_quant(bundle, other_path):
+    kind, tensors = load_quant_other(other_path, bundle)
+    results = [compare_exact(name, shape, data, tensors.get(name), scale, zp) for name, _, shape, data, scale, zp in bundle['outputs']]
+    compared = sum(1 for r in results if r['status'] != 'missing')
+    if compared == 0:
+        found = sorted(tensors)
+        fail('ERR_WEIGHT_MISSING', 'verify: %s holds none of the bundle\'s end points; expected tensors named %s, ... found %s' % (
+            other_path, ', '.join(o[0] for o in bundle['outputs'][:5]), ', '.join(found[:5]) if found else 'no tensors'))
+    failed = [r for r in results if r['status'] == 'fail']
+    return {
+        'bundle': bundle['dir'],
+        'other': {'kind': kind, 'path': other_path},
+        'tolerance': {'rule': bundle['manifest']['tolerance']['rule'], 'exact': True},
+        'endpoints': results,
+        'compared': compared,
+        'failed': len(failed),
+        'missing': len(results) - compared,
+        'firstDivergence': failed[0]['name'] if failed else None,
+        'passed': not failed,
+    }
+
+
+def sci4(v):
+    """As JavaScript's v.toExponential(4): the exact value rounded half up (not Python's half to even)."""
+    d = decimal.Decimal(v)
+    if d == 0:
+        return '0.0000e+0'
+    exponent = d.adjusted()
+    q = d.scaleb(-exponent).quantize(decimal.Decimal('1.0000'), rounding=decimal.ROUND_HALF_UP)
+    if abs(q) >= 10:
+        exponent += 1
+        q = d.scaleb(-exponent).quantize(decimal.Decimal('1.0000'), rounding=decimal.ROUND_HALF_UP)
+    return '%se%+d' % (q, exponent)
+
+
+def format_quant_report(report, bundle):
+    m = bundle['manifest']
+    c = m['config']
+    source = 'images %s' % ', '.join(m['input'].get('images') or []) if m['input'].get('source') == 'images' else 'seed %s' % c.get('seed')
+    lines = [
+        'bundle %s: %s (%s, alpha %s, %sx%s), batch %s, %s' % (report['bundle'], m['model'].get('source'), m['model'].get('dtype'), c.get('alpha'),
+                                                                c['resolution'][0], c['resolution'][1], c['batch'], source),
+        'other  %s (%s)' % (report['other']['path'], report['other']['kind']),
+        'rule   exact: integer equality on every entry (tolerance 0)',
+        '',
+    ]
+    width = max([10] + [len(e['name']) for e in report['endpoints']])
+    lines.append('%s  %s  %11s  %4s  %9s  %8s  result' % ('end point'.ljust(width), 'shape'.ljust(18), 'scale', 'zero', 'differing', 'max diff'))
+    for e in report['endpoints']:
+        if e['status'] == 'pass':
+            result = 'pass'
+        elif e['status'] == 'missing':
+            result = 'missing'
+        else:
+            result = 'FAIL' + (' (%s)' % e['reason'] if e.get('reason') else '')
+        lines.append('%s  %s  %11s  %4d  %9s  %8s  %s' % (
+            e['name'].ljust(width), ('[%s]' % ','.join(map(str, e['shape']))).ljust(18), sci4(e['scale']), e['zeroPoint'],
+            '-' if e.get('differing') is None else e['differing'], '-' if e.get('maxAbsError') is None else '%d' % e['maxAbsError'], result))
+    lines.append('')
+    if report['firstDivergence']:
+        first = [e for e in report['endpoints'] if e['name'] == report['firstDivergence']][0]
+        lines.append('first divergence: %s%s' % (first['name'], ' (%s)' % first['reason'] if first.get('reason') else ''))
+    missing = ', %d missing' % report['missing'] if report['missing'] > 0 else ''
+    if report['passed']:
+        lines.append('PASS: %d end points equal%s' % (report['compared'], missing))
+    else:
+        lines.append('FAIL: %d of %d end points differ%s' % (report['failed'], report['compared'], missing))
+    return '\n'.join(lines) + '\n'
+
+
 def load_other(path, bundle):
     expected = 'a safetensors file, a folder of .npy files or a bundle folder'
     try:
@@ -427,6 +695,8 @@ def load_other(path, bundle):
     entries = os.listdir(path)
     if MANIFEST in entries:
         other = read_bundle(path)
+        if other.get('quantized'):
+            fail('ERR_DTYPE', 'OUTPUTS %s: a quantized golden bundle (format version 3, integers); this bundle is float: give float outputs' % path)
         a, b = bundle['input'][1], other['input'][1]
         if a.size != b.size or a.tobytes() != b.tobytes():
             fail('ERR_INPUT', 'the bundle %s was computed on another input (seed %s, shape %s; expected seed %s, shape %s)' % (
@@ -483,6 +753,8 @@ def compare_endpoint(name, golden_shape, golden, other, rtol, atol):
 
 def verify(bundle_dir, other_path):
     bundle = read_bundle(bundle_dir)
+    if bundle.get('quantized'):
+        return verify_quant(bundle, other_path), bundle
     kind, tensors = load_other(other_path, bundle)
     results = []
     for name, _, shape, data in bundle['outputs']:
@@ -529,6 +801,8 @@ def sci(v):
 
 
 def format_report(report, bundle):
+    if bundle.get('quantized'):
+        return format_quant_report(report, bundle)
     c = bundle['manifest']['config']
     res = c.get('resolution') or ['?', '?']
     lines = [
